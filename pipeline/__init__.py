@@ -1,0 +1,1 @@
+"""Launcher side: CLI (`curate`), config, graph assembly, tokenizer step, manifests, report."""

@@ -1,0 +1,75 @@
+"""`curate`: the command line. Errors a user can act on print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.config import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole pipeline: curate, tokenize, mix, pack, report",
+                         epilog="Arguments after `--` are Beam pipeline options, e.g. "
+                                "-- --direct_running_mode=multi_processing --direct_num_workers=2")
+    run.add_argument("--config", required=True, help="YAML config (see configs/sample.yaml)")
+    run.add_argument("--output", required=True, help="output directory (local path or gs://, s3://)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logging")
+    sub.add_parser("fetch-models", help="download and verify the default language-ID model (lid.176.ftz)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1:]
+    args = _parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    if not verbose:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+    if args.command == "fetch-models":
+        from pipeline.models import fetch_lid_model
+
+        try:
+            path = fetch_lid_model()
+        except Exception as exc:  # noqa: BLE001 - any failure here is one line for the user
+            print(f"curate: error: could not fetch the language-ID model: {exc}", file=sys.stderr)
+            return 1
+        print(f"language-ID model: {path}")
+        return 0
+
+    from pipeline.config import load_config
+    from pipeline.report import ReconciliationError
+    from pipeline.run import run
+    from transforms.mix import ShortfallError
+
+    try:
+        cfg = load_config(args.config)
+        result = run(cfg, args.output, beam_args)
+    except (ConfigError, ShortfallError) as exc:
+        print(f"curate: error: {exc}", file=sys.stderr)
+        return 2
+    except ReconciliationError as exc:
+        print(f"curate: error: {exc}", file=sys.stderr)
+        return 1
+    out = result.output
+    totals = result.report["totals"]
+    print(f"read {totals['read']} records, kept {totals['kept']}, dead letters {totals['dead_letters']}; "
+          f"dropped by stage {totals['dropped_by_stage']}")
+    for name, manifest in result.manifests.items():
+        print(f"phase {name}: {manifest['tokens']} tokens in {len(manifest['shards'])} shards "
+              f"-> {out}/phases/{name}/ (manifest.json)")
+    print(f"curated documents: {out}/curated/")
+    print(f"rejected records:  {out}/rejected/")
+    print(f"report:            {out}/report/report.json, {out}/report/report.html")
+    print(f"run manifest:      {out}/run_manifest.json")
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    return 0

@@ -1,0 +1,207 @@
+"""The run config: YAML parsed once, at the edge, into frozen dataclasses.
+
+Unknown keys, wrong types and invalid values raise `ConfigError` with one line naming the key. Each stage
+receives only its own section. Paths (sources, models) are resolved relative to the config file unless
+absolute or remote (`scheme://`). `langid.model: null` resolves to the lid.176.ftz fetched at set-up
+(`curate fetch-models`); `langid.keep: all` keeps every language.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.models import default_lid_model
+from tokenizer.train import TokenizerTrainConfig
+from transforms.exact_dedup import ExactDedupConfig
+from transforms.langid import LangIdConfig
+from transforms.mix import MixConfig, PhaseConfig
+from transforms.near_dedup import NearDedupConfig
+from transforms.normalize import NormalizeConfig
+from transforms.read import ReadConfig, SourceConfig
+from transforms.rules import RulesConfig
+
+MODES = ("filter", "annotate")
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    seed: int = 20231
+    mode: str = "filter"              # filter | annotate (keep every readable document, record the decision)
+    parts: int = 4                    # Parquet parts of curated/ and rejected/
+    rejected_text_fraction: float = 0.01  # deterministic share of rejects that keep their text, per reason
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"run.mode must be one of {MODES}, got {self.mode!r}")
+        if self.parts < 1:
+            raise ValueError(f"run.parts must be >= 1, got {self.parts}")
+        if not 0.0 <= self.rejected_text_fraction <= 1.0:
+            raise ValueError("run.rejected_text_fraction must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    model: str | None = None          # null = train from curated/ into the run's output
+    train: TokenizerTrainConfig = TokenizerTrainConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    sources: tuple[SourceConfig, ...]
+    phases: tuple[PhaseConfig, ...]
+    langid: LangIdConfig
+    run: RunConfig = RunConfig()
+    read: ReadConfig = ReadConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    exact_dedup: ExactDedupConfig = ExactDedupConfig()
+    rules: RulesConfig = RulesConfig()
+    near_dedup: NearDedupConfig = NearDedupConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    mix: MixConfig = MixConfig()
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: duplicate source names in {names}")
+        for phase in self.phases:
+            for source in phase.weights:
+                if source not in names:
+                    raise ValueError(f"phases.{phase.name}.weights: unknown source {source!r}; known: {names}")
+        for source in self.rules.by_source:
+            if source not in names:
+                raise ValueError(f"rules.by_source: unknown source {source!r}; known: {names}")
+        if len({p.name for p in self.phases}) != len(self.phases):
+            raise ValueError("phases: duplicate phase names")
+
+
+# ---------------------------------------------------------------- generic typed loading
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        inner = typing.get_args(tp)[0]
+        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict, typing.Mapping):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
+        ktp, vtp = typing.get_args(tp)
+        return {_convert(ktp, k, f"{where}.{k}"): _convert(vtp, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f"{where} must be {tp.__name__}, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"unknown config key {where}.{key} (known: {', '.join(sorted(fields))})"
+                              if where else f"unknown config key {key} (known: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing config key {key}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+# ---------------------------------------------------------------- resolution
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_path(path: str, base: Path) -> str:
+    if _is_remote(path) or os.path.isabs(path):
+        return path
+    return str((base / path).resolve())
+
+
+def load_config(path: str | os.PathLike) -> PipelineConfig:
+    config_path = Path(path)
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {config_path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {config_path} must be a mapping at the top level")
+    return config_from_dict(raw, config_path.resolve().parent)
+
+
+def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
+    raw = json.loads(json.dumps(raw))  # a private deep copy
+    for i, src in enumerate(raw.get("sources") or []):
+        if isinstance(src, dict) and isinstance(src.get("paths"), list):
+            src["paths"] = [resolve_path(p, base) if isinstance(p, str) else p for p in src["paths"]]
+        elif not isinstance(src, dict):
+            raise ConfigError(f"sources[{i}] must be a mapping")
+    langid = raw.setdefault("langid", {}) or {}
+    raw["langid"] = langid
+    if not isinstance(langid, dict):
+        raise ConfigError("langid must be a mapping")
+    if langid.get("keep") == "all":
+        langid["keep"] = None
+    model = langid.get("model")
+    langid["model"] = default_lid_model() if model is None else (
+        resolve_path(model, base) if isinstance(model, str) else model)
+    tok = raw.get("tokenizer")
+    if isinstance(tok, dict) and isinstance(tok.get("model"), str):
+        tok["model"] = resolve_path(tok["model"], base)
+    return build(PipelineConfig, raw, "")
+
+
+def to_dict(obj: Any) -> Any:
+    """JSON-ready form of a config (tuples -> lists, mapping keys -> str)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def section_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(to_dict(obj), sort_keys=True).encode()).hexdigest()[:16]

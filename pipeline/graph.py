@@ -1,0 +1,123 @@
+"""Graph assembly: the curation job (sources -> curated/, rejected/, counts/) and the mixing job
+(curated/ -> tokenized, mixed, packed phases/). Two jobs, so that changing a phase weight reruns only the
+second ("tag once, mix many"). Labels are stable: they name the stage, not the config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.config import PipelineConfig
+from tokenizer.wrapper import Tokenizer
+from transforms.arrow_shards import WriteArrowShards
+from transforms.document import KEEP, Document, Rejected
+from transforms.exact_dedup import DeduplicateExact
+from transforms.hashing import unit_interval
+from transforms.langid import IdentifyLanguage
+from transforms.mix import MixPhases
+from transforms.near_dedup import DeduplicateNearDuplicates
+from transforms.normalize import NormalizeText
+from transforms.pack import PackSequences
+from transforms.parquet_out import WriteParquetParts
+from transforms.read import ReadDocuments
+from transforms.rules import FilterRules
+from transforms.tokenize import TokenizeDocuments
+
+CURATED_COLUMNS = ["id", "source", "lang", "text", "decision"]
+
+
+def write_json(obj: Any, path: str) -> str:
+    with FileSystems.create(path) as fh:
+        fh.write((json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    return path
+
+
+def _counts_json(entries: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    rows = []
+    for key, n in sorted(entries):
+        source, _, relpath = key.partition("\t")
+        rows.append({"source": source, "file": relpath, "records": n})
+    return rows
+
+
+def _to_rejected(doc: Document, seed: int, fraction: float) -> Rejected:
+    return Rejected.from_document(doc, keep_text=unit_interval(seed, "rejected_text", doc.id) < fraction)
+
+
+def _keep_text_sample(rej: Rejected, seed: int, fraction: float) -> Rejected:
+    if rej.text is None or unit_interval(seed, "rejected_text", rej.id) < fraction:
+        return rej
+    return Rejected(rej.id, rej.source, rej.stage, rej.reason, rej.location, None, rej.detail)
+
+
+def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
+    read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read)
+    docs = read["docs"]                                       # Document
+    dropped: list[beam.PCollection] = []                      # Document marked "<stage>:<reason>"
+
+    stages: list[tuple[str, beam.PTransform]] = [("Normalize", NormalizeText(cfg.normalize))]
+    if cfg.exact_dedup.enabled:
+        stages.append(("ExactDedup", DeduplicateExact(cfg.exact_dedup)))
+    stages += [("IdentifyLanguage", IdentifyLanguage(cfg.langid)), ("FilterRules", FilterRules(cfg.rules))]
+    if cfg.near_dedup.enabled:
+        stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup)))
+    for label, transform in stages:
+        out = docs | label >> transform
+        docs = out.kept
+        dropped.append(out[transform.REJECTED])
+
+    seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
+    dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)
+    all_dropped = dropped | "AllDropped" >> beam.Flatten()
+    if cfg.run.mode == "annotate":   # every readable document stays in curated/, with its decision
+        curated = (docs, all_dropped) | "CuratedWithDecisions" >> beam.Flatten()
+        rejected = dead
+    else:
+        curated = docs
+        rejected = (
+            (all_dropped | "ToRejected" >> beam.Map(_to_rejected, seed, fraction), dead)
+            | "AllRejected" >> beam.Flatten()
+        )
+    parts = cfg.run.parts
+    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
+    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
+    _ = (
+        read[ReadDocuments.COUNTS]
+        | "AllCounts" >> beam.combiners.ToList()
+        | "CountRows" >> beam.Map(_counts_json)
+        | "WriteCounts" >> beam.Map(write_json, f"{output}/counts/records_read.json")
+    )
+
+
+def read_curated_rows(path: str) -> Iterator[dict[str, Any]]:
+    """Kept documents of one curated part (annotate mode also stores dropped ones: skip them)."""
+    with FileSystems.open(path) as fh:
+        table = pq.read_table(fh, columns=CURATED_COLUMNS)
+    for row in table.to_pylist():
+        if row["decision"] == KEEP:
+            yield row
+
+
+def curated_parts(output: str) -> list[str]:
+    return sorted(m.path for m in FileSystems.match([f"{output}/curated/part-*.parquet"])[0].metadata_list)
+
+
+def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: Tokenizer,
+                 parts: Iterable[str]) -> None:
+    rows = (
+        p
+        | "CuratedParts" >> beam.Create(sorted(parts))
+        | "ReadCurated" >> beam.FlatMap(read_curated_rows)     # dict rows, decision == keep
+        | "SpreadRows" >> beam.Reshuffle()
+    )
+    tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
+    mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix)
+    _ = mixed["plan"] | "WritePlan" >> beam.Map(write_json, f"{output}/phases/plan.json")
+    packed = mixed["assigned"] | "Pack" >> PackSequences(cfg.phases, cfg.mix.seed, tokenizer.pad_id)
+    _ = packed | "WriteShards" >> WriteArrowShards(output, cfg.phases)

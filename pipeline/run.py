@@ -1,0 +1,127 @@
+"""`curate run`: curation job -> tokenizer -> mixing job -> phase manifests -> report -> run manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.config import ConfigError, PipelineConfig, section_hash, to_dict
+from pipeline.graph import build_curation, build_mixing, curated_parts
+from pipeline.manifest import write_phase_manifests
+from pipeline.models import LID_FILE
+from pipeline.report import ReconciliationError, build_report, write_report
+from pipeline.tokenizer_step import prepare_tokenizer
+
+log = logging.getLogger(__name__)
+VERSIONED = ("apache-beam", "fasttext-numpy2", "datasketch", "sentencepiece", "pyarrow", "numpy", "xxhash")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    output: str
+    report: dict[str, Any]
+    manifests: dict[str, dict[str, Any]]
+    seconds: dict[str, float]
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A pipeline on the runner named in `beam_args`, else Beam's FnApiRunner (in_memory by default;
+    `--direct_running_mode=multi_processing --direct_num_workers=N` for processes). The plain DirectRunner
+    is never chosen implicitly: on Beam 2.77 it first tries to download the Prism runner."""
+    options = PipelineOptions(beam_args)
+    if options.view_as(beam.options.pipeline_options.DirectOptions).direct_running_mode == "multi_threading":
+        raise ConfigError("--direct_running_mode=multi_threading is not supported: on Beam 2.77 it drops "
+                          "elements at GroupByKey; use in_memory or multi_processing")
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def check_inputs(cfg: PipelineConfig) -> None:
+    """One clear line for each problem a user can fix before any work starts."""
+    for src in cfg.sources:
+        for pattern in src.paths:
+            if not FileSystems.match([pattern])[0].metadata_list:
+                raise ConfigError(f"sources.{src.name}: no input file matches {pattern}")
+    if not FileSystems.exists(cfg.langid.model):
+        hint = " (run `curate fetch-models` or `make setup`)" if cfg.langid.model.endswith(LID_FILE) else ""
+        raise ConfigError(f"language-ID model not found: {cfg.langid.model}{hint}")
+    if cfg.tokenizer.model is not None and not FileSystems.exists(cfg.tokenizer.model):
+        raise ConfigError(f"tokenizer.model not found: {cfg.tokenizer.model}")
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def run_manifest(cfg: PipelineConfig, report: dict[str, Any], tokenizer_sha: str) -> dict[str, Any]:
+    stage_sections = {"read": (cfg.sources, cfg.read), "normalize": cfg.normalize, "exact_dedup": cfg.exact_dedup,
+                      "langid": cfg.langid, "rules": cfg.rules, "near_dedup": cfg.near_dedup,
+                      "tokenizer": cfg.tokenizer, "mix": (cfg.mix, cfg.phases)}
+    return {
+        "config": to_dict(cfg),
+        "stage_config_hashes": {k: section_hash(v) for k, v in stage_sections.items()},
+        "versions": _versions(),
+        "git_sha": _git_sha(),
+        "tokenizer_sha256": tokenizer_sha,
+        "figures": {"totals": report["totals"], "phases": {p: v["tokens"] for p, v in report["phases"].items()},
+                    "reconciled": report["reconciled"]},
+    }
+
+
+def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
+    check_inputs(cfg)
+    output = output if "://" in output else os.path.abspath(output)
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    with make_pipeline(beam_args) as p:
+        build_curation(p, cfg, output)
+    seconds["curation"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    parts = curated_parts(output)
+    tokenizer = prepare_tokenizer(cfg.tokenizer, output, parts)
+    seconds["tokenizer"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with make_pipeline(beam_args) as p:
+        build_mixing(p, cfg, output, tokenizer, parts)
+    manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
+    seconds["mixing"] = time.perf_counter() - start
+
+    report = build_report(output, cfg.run.mode, manifests)
+    write_report(output, report)
+    with FileSystems.create(f"{output}/run_manifest.json") as fh:
+        fh.write((json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
+    if not report["reconciled"]:
+        raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
+    return RunResult(output, report, manifests, seconds)

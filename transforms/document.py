@@ -1,0 +1,55 @@
+"""The record types that flow between stages.
+
+`Document` is the one record type between stages (frozen; stages return modified copies with
+`dataclasses.replace`). `Rejected` is a dead letter: a record that could not become a document, or a
+document that a stage dropped, with the stage and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+KEEP = "keep"
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    id: str                      # globally unique: "<source>/<id field>" or "<source>/<relpath>:<line>"
+    source: str
+    text: str
+    location: str = ""           # "<file>:<line>" of the input record
+    url: str | None = None
+    crawl_date: str | None = None
+    license: str | None = None
+    lang: str | None = None
+    lang_score: float | None = None
+    script: str | None = None
+    scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    quality_score: float | None = None
+    cluster_id: str | None = None
+    cluster_size: int = 1
+    decision: str = KEEP         # "keep" or "<stage>:<reason>" (annotate mode keeps dropped documents)
+
+    def dropped(self, stage: str, reason: str) -> Document:
+        """A copy marking this document as dropped by `stage` for `reason`."""
+        return dataclasses.replace(self, decision=f"{stage}:{reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """One row of `rejected/`: nothing leaves the pipeline without one."""
+
+    id: str
+    source: str
+    stage: str
+    reason: str
+    location: str
+    text: str | None = None      # kept for a deterministic sample of rejects (see RunConfig)
+    detail: str | None = None
+
+    @classmethod
+    def from_document(cls, doc: Document, keep_text: bool) -> Rejected:
+        stage, _, reason = doc.decision.partition(":")
+        return cls(id=doc.id, source=doc.source, stage=stage, reason=reason, location=doc.location,
+                   text=doc.text if keep_text else None, detail=doc.cluster_id)

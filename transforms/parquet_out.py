@@ -1,0 +1,95 @@
+"""WriteParquetParts: deterministic Parquet output for `curated/` and `rejected/`.
+
+Rows go to part `hash(id) % parts`, each part is sorted by id and written by one worker as
+`part-KKKKK-of-NNNNN.parquet` through Beam's FileSystems (local or remote). Every part is written, even
+an empty one, so the file set depends only on the config; the bytes depend only on the rows. (Beam's own
+sinks name and split files by bundle, which varies with the runner and worker count.)
+Input: `Document` (curated) or `Rejected`. Output: the written paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.document import Document, Rejected
+from transforms.hashing import hash64
+
+CURATED_SCHEMA = pa.schema([
+    ("id", pa.string()), ("source", pa.string()), ("text", pa.string()), ("lang", pa.string()),
+    ("lang_score", pa.float64()), ("script", pa.string()), ("url", pa.string()), ("crawl_date", pa.string()),
+    ("license", pa.string()), ("quality_score", pa.float64()), ("cluster_id", pa.string()),
+    ("cluster_size", pa.int64()), ("location", pa.string()), ("decision", pa.string()),
+    ("scores", pa.map_(pa.string(), pa.float64())),
+])
+REJECTED_SCHEMA = pa.schema([
+    ("id", pa.string()), ("source", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
+    ("location", pa.string()), ("text", pa.string()), ("detail", pa.string()),
+])
+
+
+def document_row(doc: Document) -> dict[str, Any]:
+    row = dataclasses.asdict(doc)
+    row["scores"] = sorted(doc.scores.items())
+    return row
+
+
+def rejected_row(rej: Rejected) -> dict[str, Any]:
+    return dataclasses.asdict(rej)
+
+
+def part_path(directory: str, part: int, parts: int) -> str:
+    return FileSystems.join(directory, f"part-{part:05d}-of-{parts:05d}.parquet")
+
+
+def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
+    table = pa.Table.from_pylist(rows, schema=schema)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+class _WritePartFn(beam.DoFn):
+    def __init__(self, directory: str, parts: int, kind: str) -> None:
+        super().__init__()
+        self._directory, self._parts, self._kind = directory, parts, kind
+
+    def process(self, element: tuple[int, Iterable[Any]]) -> Iterable[str]:
+        part, items = element
+        to_row, schema = ((document_row, CURATED_SCHEMA) if self._kind == "curated"
+                          else (rejected_row, REJECTED_SCHEMA))
+        rows = sorted((to_row(it) for it in items if it is not None), key=lambda r: (r["id"], r.get("stage", "")))
+        path = part_path(self._directory, part, self._parts)
+        with FileSystems.create(path) as fh:
+            fh.write(table_bytes(rows, schema))
+        yield path
+
+
+def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, Any]:
+    return hash64(seed, item.id) % parts, item
+
+
+class WriteParquetParts(beam.PTransform):
+    """Writes Documents (kind `curated`) or Rejected (kind `rejected`) into `parts` sorted Parquet files."""
+
+    def __init__(self, directory: str, parts: int, kind: str, seed: int) -> None:
+        super().__init__()
+        if kind not in ("curated", "rejected"):
+            raise ValueError(f"unknown parquet output kind {kind!r}")
+        self._directory, self._parts, self._kind, self._seed = directory, parts, kind, seed
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        every_part = items.pipeline | "EveryPart" >> beam.Create([(k, None) for k in range(self._parts)])
+        return (
+            (items | "KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts), every_part)
+            | "WithEmptyParts" >> beam.Flatten()                       # (part, item | None)
+            | "GroupByPart" >> beam.GroupByKey()
+            | "WritePart" >> beam.ParDo(_WritePartFn(self._directory, self._parts, self._kind))
+        )

@@ -1,0 +1,251 @@
+"""ReadDocuments: list input files, split them into ranges, read records into `Document`s.
+
+Input: the pipeline root. Output (main): `Document`; tagged `REJECTED`: `Rejected` dead letters (stage
+`read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8); tagged `COUNTS`:
+(`<source>\t<relpath>`, records) per range, so records read per file are an output and exact on every
+runner. A record is a non-blank line; blank lines are not records.
+
+Work distribution: files are listed at run time (so globs on gs:// or s3:// resolve on the workers),
+uncompressed files are split into byte ranges of `read.split_bytes` (a line belongs to the range holding
+its first byte), compressed files are one range each (gzip is not splittable). Ranges are Reshuffled
+before reading and documents are Reshuffled after, so one big file does not pin one worker.
+
+Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
+`<source>/<path relative to the glob root>:<line>`; both independent of how the input is split.
+Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.counters import StageCounters
+from transforms.document import Document, Rejected
+
+STAGE = "read"
+FORMATS = ("jsonl",)
+_GLOB_CHARS = "*?["
+_COUNT_CHUNK = 1 << 22
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConfig:
+    """One input source (a mixing bucket). Paths are absolute or remote after config resolution."""
+
+    name: str
+    paths: tuple[str, ...]
+    format: str = "jsonl"
+    text_field: str = "text"
+    id_field: str | None = None
+    url_field: str | None = "url"
+    date_field: str | None = "date"
+    license: str | None = None
+    lang: str | None = None      # a fixed label (e.g. "code"): skips language ID for this source
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValueError(f"sources: name must be non-empty without '/', got {self.name!r}")
+        if not self.paths:
+            raise ValueError(f"sources.{self.name}.paths must list at least one path or glob")
+        if self.format not in FORMATS:
+            raise ValueError(f"sources.{self.name}.format must be one of {FORMATS}, got {self.format!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadConfig:
+    split_bytes: int = 64 << 20  # range size for uncompressed files
+
+    def __post_init__(self) -> None:
+        if self.split_bytes < 1024:
+            raise ValueError(f"read.split_bytes must be >= 1024, got {self.split_bytes}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRange:
+    source: str
+    path: str
+    relpath: str
+    start: int
+    end: int           # -1: to the end of the file (compressed files)
+
+
+# ---------------------------------------------------------------- pure functions
+
+def glob_root(pattern: str) -> str:
+    """The directory part of a glob before its first wildcard; ids are relative to it."""
+    cut = min((i for i, ch in enumerate(pattern) if ch in _GLOB_CHARS), default=None)
+    head = pattern if cut is None else pattern[:cut]
+    return posixpath.dirname(head) if cut is not None or not head.endswith("/") else head.rstrip("/")
+
+
+def relative_path(path: str, root: str) -> str:
+    if root and path.startswith(root.rstrip("/") + "/"):
+        return path[len(root.rstrip("/")) + 1:]
+    return posixpath.basename(path)
+
+
+def is_compressed(path: str) -> bool:
+    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+def split_file(source: str, path: str, relpath: str, size: int, split_bytes: int) -> list[FileRange]:
+    if is_compressed(path) or size <= split_bytes:
+        return [FileRange(source, path, relpath, 0, -1)]
+    return [FileRange(source, path, relpath, start, min(start + split_bytes, size))
+            for start in range(0, size, split_bytes)]
+
+
+def parse_record(line: bytes, src: SourceConfig, relpath: str, lineno: int) -> Document | Rejected:
+    """Parse one JSONL line into a Document, or a Rejected dead letter naming file and line."""
+    location = f"{relpath}:{lineno}"
+    fallback_id = f"{src.name}/{location}"
+
+    def reject(reason: str, doc_id: str = fallback_id) -> Rejected:
+        return Rejected(id=doc_id, source=src.name, stage=STAGE, reason=reason, location=location,
+                        text=line[:2000].decode("utf-8", "replace"))
+
+    try:
+        raw = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return reject("invalid_utf8")
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError:
+        return reject("invalid_json")
+    if not isinstance(record, dict):
+        return reject("not_object")
+    doc_id = fallback_id
+    if src.id_field and src.id_field in record:
+        raw_id = record[src.id_field]
+        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+            return reject(f"bad_type:{src.id_field}")
+        doc_id = f"{src.name}/{raw_id}"
+    if src.text_field not in record:
+        return reject("missing_text", doc_id)
+    text = record[src.text_field]
+    if not isinstance(text, str):
+        return reject(f"bad_type:{src.text_field}", doc_id)
+    return Document(id=doc_id, source=src.name, text=text, location=location,
+                    url=_optional_str(record, src.url_field), crawl_date=_optional_str(record, src.date_field),
+                    license=src.license, lang=src.lang)
+
+
+def _optional_str(record: dict, field: str | None) -> str | None:
+    value = record.get(field) if field else None
+    return value if isinstance(value, str) else None
+
+
+def iter_range_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without newline) for the non-blank lines owned by the range."""
+    if fr.end < 0:
+        with FileSystems.open(fr.path) as fh:  # compression detected from the extension
+            lineno = 0
+            while line := fh.readline():  # Beam's CompressedFile is not iterable
+                lineno += 1
+                if line.strip():
+                    yield lineno, line.rstrip(b"\r\n")
+        return
+    with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        if fr.start > 0:
+            # Whether byte start-1 is a newline or not, the first line owned by this range is line
+            # (newlines in [0, start-1)) + 2: skip to it.
+            lineno = _count_newlines(fh, fr.start - 1) + 2
+            fh.seek(fr.start - 1)
+            fh.readline()
+            pos = fh.tell()
+        else:
+            lineno, pos = 1, 0
+        while pos < fr.end:
+            line = fh.readline()
+            if not line:
+                break
+            if line.strip():
+                yield lineno, line.rstrip(b"\r\n")
+            pos += len(line)
+            lineno += 1
+
+
+def _count_newlines(fh: Any, upto: int) -> int:
+    """Newlines in bytes [0, upto): line numbers stay exact however the file is split."""
+    fh.seek(0)
+    count, remaining = 0, upto
+    while remaining > 0:
+        chunk = fh.read(min(_COUNT_CHUNK, remaining))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        remaining -= len(chunk)
+    return count
+
+
+# ---------------------------------------------------------------- DoFns
+
+class _ListFilesFn(beam.DoFn):
+    def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
+        super().__init__()
+        self._sources = {s.name: s for s in sources}
+        self._cfg = cfg
+
+    def process(self, name: str) -> Iterable[FileRange]:
+        src = self._sources[name]
+        for pattern in src.paths:
+            root = glob_root(pattern)
+            for match in FileSystems.match([pattern])[0].metadata_list:
+                rel = relative_path(match.path, root)
+                yield from split_file(name, match.path, rel, match.size_in_bytes, self._cfg.split_bytes)
+
+
+class _ReadRangeFn(beam.DoFn):
+    def __init__(self, sources: tuple[SourceConfig, ...]) -> None:
+        super().__init__()
+        self._sources = {s.name: s for s in sources}
+        self._counters = StageCounters(STAGE)
+
+    def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
+        src = self._sources[fr.source]
+        records = 0
+        for lineno, line in iter_range_lines(fr):
+            records += 1
+            item = parse_record(line, src, fr.relpath, lineno)
+            if isinstance(item, Rejected):
+                self._counters.inc(f"dropped:{item.reason}")
+                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
+            else:
+                self._counters.inc("kept")
+                yield item
+        self._counters.inc("docs_in", records)
+        yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
+
+
+class ReadDocuments(beam.PTransform):
+    """Reads every configured source. Outputs: main = Document, REJECTED = Rejected, COUNTS = (file, n)."""
+
+    REJECTED = "rejected"
+    COUNTS = "counts"
+
+    def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
+        super().__init__()
+        self._sources = sources
+        self._cfg = cfg
+
+    def expand(self, root: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
+        read = (
+            root
+            | "SourceNames" >> beam.Create(sorted(s.name for s in self._sources))
+            | "ListAndSplit" >> beam.ParDo(_ListFilesFn(self._sources, self._cfg))  # FileRange
+            | "SpreadRanges" >> beam.Reshuffle()
+            | "ReadRanges" >> beam.ParDo(_ReadRangeFn(self._sources)).with_outputs(
+                self.REJECTED, self.COUNTS, main="docs")
+        )
+        docs = read.docs | "SpreadDocuments" >> beam.Reshuffle()  # Document
+        counts = read[self.COUNTS] | "SumPerFile" >> beam.CombinePerKey(sum)  # ("source\trelpath", n)
+        return {"docs": docs, self.REJECTED: read[self.REJECTED], self.COUNTS: counts}
