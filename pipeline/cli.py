@@ -6,7 +6,12 @@ import argparse
 import logging
 import sys
 
-from pipeline.config import ConfigError
+
+class _QuietImports(logging.Filter):
+    """Drops a warning Beam logs at import when the optional GCP client libraries are absent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietImports())
     logging.getLogger("pipeline").setLevel(logging.INFO)
     if not verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
@@ -46,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"language-ID model: {path}")
         return 0
 
-    from pipeline.config import load_config
+    from pipeline.config import ConfigError, load_config
     from pipeline.report import ReconciliationError
     from pipeline.run import run
     from transforms.mix import ShortfallError

@@ -132,13 +132,11 @@ def build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"unknown config key {where}.{key} (known: {', '.join(sorted(fields))})"
                               if where else f"unknown config key {key} (known: {', '.join(sorted(fields))})")
-    kwargs = {}
+    kwargs = {name: _convert(hints[name], value, f"{where}.{name}" if where else name)
+              for name, value in data.items()}
     for name, f in fields.items():
-        key = f"{where}.{name}" if where else name
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing config key {key}")
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing config key {where}.{name}" if where else f"missing config key {name}")
     try:
         return cls(**kwargs)
     except ValueError as exc:

@@ -1,0 +1,41 @@
+import subprocess
+import sys
+
+import pytest
+
+
+def _curate(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("run: {speed: 3}\n", "curate: error: unknown config key run.speed"),
+    ("sources: [{name: web, paths: [missing/*.jsonl]}]\n"
+     "phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 1}}]\n",
+     "curate: error: sources.web: no input file matches"),
+    ("[1, 2\n", "curate: error: config"),
+])
+def test_user_errors_are_one_line_and_exit_2(tmp_path, config, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(config)
+    result = _curate("run", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("curate:")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file(tmp_path):
+    result = _curate("run", "--config", str(tmp_path / "nope.yaml"), "--output", str(tmp_path))
+    assert result.returncode == 2
+    assert "curate: error: config file not found" in result.stderr
+
+
+def test_multi_threading_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: [{name: web, paths: [" + str(tmp_path) + "/*.yaml]}]\n"
+                    "phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 1}}]\n")
+    result = _curate("run", "--config", str(path), "--output", str(tmp_path / "o"), "--",
+                     "--direct_running_mode=multi_threading")
+    assert result.returncode == 2
+    assert "multi_threading is not supported" in result.stderr

@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, config_from_dict, load_config
+from pipeline.models import default_lid_model
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = {
+    "sources": [{"name": "web", "paths": ["data/*.jsonl"]}],
+    "phases": [{"name": "p", "tokens": 100, "seq_len": 16, "weights": {"web": 1}}],
+}
+
+
+def _cfg(**overrides):
+    return config_from_dict({**BASE, **overrides}, Path("/base"))
+
+
+def test_defaults_and_path_resolution():
+    cfg = _cfg()
+    assert cfg.sources[0].paths == ("/base/data/*.jsonl",)
+    assert cfg.langid.model == default_lid_model()
+    assert cfg.langid.keep == ("en", "zh")
+    assert cfg.run.mode == "filter"
+    assert _cfg(langid={"keep": "all"}).langid.keep is None
+    assert _cfg(sources=[{"name": "web", "paths": ["gs://b/x.jsonl"]}]).sources[0].paths == ("gs://b/x.jsonl",)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"runn": {}}, "unknown config key runn"),
+    ({"run": {"mode": "fast"}}, "run.mode must be one of"),
+    ({"run": {"seed": "x"}}, "run.seed must be int"),
+    ({"near_dedup": {"bandz": 3}}, "unknown config key near_dedup.bandz"),
+    ({"phases": [{"name": "p", "tokens": 1, "seq_len": 16, "weights": {"nope": 1}}]},
+     "phases.p.weights: unknown source 'nope'"),
+    ({"sources": [{"name": "web"}]}, "missing config key sources[0].paths"),
+    ({"rules": {"default": ["x_v9"]}}, "unknown rule set 'x_v9'"),
+])
+def test_errors_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _cfg(**overrides)
+
+
+def test_sample_config_loads():
+    cfg = load_config(ROOT / "configs" / "sample.yaml")
+    assert [s.name for s in cfg.sources] == ["web_en", "web_zh", "encyclopedia", "books", "code"]
+    assert len(cfg.phases) >= 2
+    assert cfg.phases[0].weights != cfg.phases[1].weights

@@ -1,0 +1,90 @@
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.run import make_pipeline
+from transforms.document import Document
+from transforms.near_dedup import DeduplicateNearDuplicates, NearDedupConfig, candidate_probability, shingles, \
+    star_edges, survivor_rank
+
+WORDS = ("river stone light harbour market bread winter garden letter window village teacher bridge "
+         "morning lantern orchard meadow valley history kitchen").split()
+
+
+def _text(seed, n=120):
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) + str(rng.randrange(1000)) for _ in range(n)) + "."
+
+
+def _edit(text, k, seed):
+    words = text.split()
+    rng = random.Random(seed)
+    for i in rng.sample(range(len(words)), k):
+        words[i] = "edited" + str(i)
+    return " ".join(words)
+
+
+def test_shingles_word_ngrams_fold_case_punctuation_and_digits():
+    assert shingles("The Cat, sat 12 on the mat!", 5, 5) == sorted(
+        s.encode() for s in ["the cat sat 00 on", "cat sat 00 on the", "sat 00 on the mat"])
+
+
+def test_shingles_chinese_are_character_ngrams():
+    assert shingles("今天天气很好，我们去", 5, 5) == sorted(
+        s.encode() for s in ["今天天气很", "天天气很好", "天气很好我", "气很好我们", "很好我们去"])
+
+
+def test_short_text_is_one_shingle():
+    assert shingles("two words", 5, 5) == [b"two words"]
+
+
+def test_star_edges_from_smallest_member():
+    assert list(star_edges([5, 3, 9])) == [(3, 5), (3, 9)]
+    assert list(star_edges([])) == []
+
+
+def test_s_curve_midpoint_near_0_7_for_16x8():
+    assert candidate_probability(0.5, 16, 8) < 0.1
+    assert candidate_probability(0.7, 16, 8) == pytest.approx(0.6133, abs=1e-4)
+    assert candidate_probability(0.9, 16, 8) > 0.99
+
+
+def test_survivor_prefers_quality_then_length_then_id():
+    a = Document(id="s/a", source="s", text="x" * 10, quality_score=0.9)
+    b = Document(id="s/b", source="s", text="x" * 20, quality_score=0.5)
+    c = Document(id="s/c", source="s", text="x" * 20, quality_score=0.5)
+    assert sorted([c, b, a], key=survivor_rank) == [a, b, c]
+
+
+@pytest.mark.parametrize("bad", [{"bands": 10}, {"threshold": 0}, {"max_rounds": 0}])
+def test_config_validation(bad):
+    with pytest.raises(ValueError):
+        NearDedupConfig(**bad)
+
+
+def test_transform_clusters_chains_and_keeps_the_longest():
+    base, other = _text(1), _text(2)
+    near1 = _edit(base, 2, 1)              # ~0.9 Jaccard with base
+    near2 = _edit(near1, 2, 2) + " tail"   # chain: base ~ near1 ~ near2
+    docs = [Document(id="s/a", source="s", text=base), Document(id="s/b", source="s", text=near1),
+            Document(id="s/c", source="s", text=near2), Document(id="s/d", source="s", text=other)]
+    winner = min(docs[:3], key=survivor_rank).id
+    losers = sorted({"s/a", "s/b", "s/c"} - {winner})
+    with make_pipeline([]) as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=3))
+        assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([(winner, 3), ("s/d", 1)]),
+                    label="kept")
+        assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
+                    equal_to([(i, "near_dedup:near_duplicate") for i in losers]), label="rejected")
+
+
+def test_band_collision_alone_does_not_remove_a_document():
+    # 1 band of 1 row: almost any two documents share the band; verification must keep them apart.
+    a, b = _text(3), _edit(_text(3), 60, 9)  # about half the words changed: Jaccard far below 0.7
+    docs = [Document(id="s/a", source="s", text=a), Document(id="s/b", source="s", text=b)]
+    cfg = NearDedupConfig(num_perm=4, bands=4, rows=1, max_rounds=2)
+    with make_pipeline([]) as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
+        assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]), label="kept")

@@ -1,0 +1,36 @@
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.run import make_pipeline
+from transforms.document import Document
+from transforms.normalize import NormalizeConfig, NormalizeText, normalize_text
+
+
+def test_normalize_examples_and_counts():
+    changed = []
+    text = "cafe\u0301 au\u00a0lait  \r\n\r\n\r\n\r\n\tdef f():\x00   \n        return 1\ufeff\n\n"
+    assert normalize_text(text, changed.append) == "café au lait\n\n\tdef f():\n        return 1"
+    assert changed == ["newlines", "control_chars", "spaces", "trailing_whitespace", "blank_lines", "nfc"]
+
+
+def test_keeps_indentation_inner_spaces_and_ideographic_space():
+    text = "x  =  1\n    y = [1,  2]\n\u3000中文段落"
+    assert normalize_text(text) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab \t\n\r\x00\u00a0\u3000\ufeffe\u0301\u00e9中")), max_size=60))
+def test_idempotent(text):
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+
+
+def test_transform_drops_empty_documents():
+    docs = [Document(id="s/1", source="s", text=" \r\n\x00 "), Document(id="s/2", source="s", text="ok \n")]
+    with make_pipeline([]) as p:
+        out = p | beam.Create(docs) | NormalizeText(NormalizeConfig())
+        assert_that(out.kept | beam.Map(lambda d: (d.id, d.text)), equal_to([("s/2", "ok")]), label="kept")
+        assert_that(out[NormalizeText.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
+                    equal_to([("s/1", "normalize:empty")]), label="rejected")

@@ -1,0 +1,83 @@
+import gzip
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.run import make_pipeline
+from transforms.document import Document, Rejected
+from transforms.read import FileRange, ReadConfig, ReadDocuments, SourceConfig, glob_root, iter_range_lines, \
+    parse_record, split_file
+
+SRC = SourceConfig(name="web", paths=("x",), id_field="id", license="CC0")
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b'{"id": "a", "text": "hi"', "invalid_json"),
+    (b"not json", "invalid_json"),
+    (b'["a", "b"]', "not_object"),
+    (b'{"id": "a"}', "missing_text"),
+    (b'{"id": "a", "text": null}', "bad_type:text"),
+    (b'{"id": "a", "text": 42}', "bad_type:text"),
+    (b'{"id": "a", "text": ["x"]}', "bad_type:text"),
+    (b'{"id": {"x": 1}, "text": "t"}', "bad_type:id"),
+    (b'{"id": "a", "text": "caf\xe9"}', "invalid_utf8"),
+])
+def test_parse_record_rejects_with_reason_and_location(line, reason):
+    item = parse_record(line, SRC, "dir/f.jsonl", 7)
+    assert isinstance(item, Rejected)
+    assert (item.stage, item.reason, item.location, item.source) == ("read", reason, "dir/f.jsonl:7", "web")
+
+
+def test_parse_record_builds_document_with_provenance():
+    doc = parse_record(b'{"id": 5, "text": "hello", "url": "https://e.org/", "date": "2023-01-02"}',
+                       SRC, "f.jsonl", 3)
+    assert doc == Document(id="web/5", source="web", text="hello", location="f.jsonl:3",
+                           url="https://e.org/", crawl_date="2023-01-02", license="CC0")
+
+
+def test_ids_without_id_field_come_from_path_and_line():
+    src = SourceConfig(name="web", paths=("x",))
+    assert parse_record(b'{"text": "t"}', src, "a/b.jsonl", 9).id == "web/a/b.jsonl:9"
+
+
+def test_glob_root():
+    assert glob_root("/data/crawl/*/part-*.jsonl.gz") == "/data/crawl"
+    assert glob_root("/data/one.jsonl") == "/data"
+
+
+@pytest.mark.parametrize("split_bytes", [1024, 1500, 4096, 1 << 20])
+def test_byte_ranges_cover_every_line_once_with_exact_line_numbers(tmp_path, split_bytes):
+    lines = [json.dumps({"text": "x" * (i * 37 % 300)}) if i % 11 else "" for i in range(400)]
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    ranges = split_file("s", str(path), "f.jsonl", path.stat().st_size, split_bytes)
+    got = [item for fr in ranges for item in iter_range_lines(fr)]
+    want = [(i + 1, line.encode()) for i, line in enumerate(lines) if line]
+    assert got == want
+    assert len(ranges) == -(-path.stat().st_size // split_bytes) if split_bytes < path.stat().st_size else 1
+
+
+def test_compressed_files_are_one_range(tmp_path):
+    path = tmp_path / "f.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write('{"text": "a"}\n\n{"text": "b"}\n')
+    (fr,) = split_file("s", str(path), "f.jsonl.gz", path.stat().st_size, 1024)
+    assert fr == FileRange("s", str(path), "f.jsonl.gz", 0, -1)
+    assert list(iter_range_lines(fr)) == [(1, b'{"text": "a"}'), (3, b'{"text": "b"}')]
+
+
+def test_read_documents_transform_outputs_docs_dead_letters_and_counts(tmp_path):
+    path = tmp_path / "web.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write('{"id": "a", "text": "one"}\n{"id": "b"}\n{broken\n{"id": "c", "text": "two"}\n')
+    src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl.gz"),), id_field="id")
+    with make_pipeline([]) as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.location)),
+                    equal_to([("web/a", "web.jsonl.gz:1"), ("web/c", "web.jsonl.gz:4")]), label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.reason, r.location)),
+                    equal_to([("missing_text", "web.jsonl.gz:2"), ("invalid_json", "web.jsonl.gz:3")]),
+                    label="dead")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\tweb.jsonl.gz", 4)]), label="counts")
