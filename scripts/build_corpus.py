@@ -385,7 +385,7 @@ def split_wikitext(text: str) -> list[str]:
     arts = []
     if starts[0] > 0 and "".join(lines[:starts[0]]).strip():
         arts.append("".join(lines[:starts[0]]))
-    for a, b in zip(starts, starts[1:] + [len(lines)]):
+    for a, b in zip(starts, starts[1:] + [len(lines)], strict=True):
         arts.append("".join(lines[a:b]))
     return arts
 
@@ -400,13 +400,14 @@ def read_wikitext(shared: Path):
 def split_botchan(text: str) -> list[str]:
     """Chapters of the Gutenberg Botchan, without the licence header/footer and front matter."""
     lines = text.split("\n")
-    end = next((i for i, l in enumerate(lines) if l.startswith(("*** END OF", "End of Project Gutenberg"))), len(lines))
+    end_marks = ("*** END OF", "End of Project Gutenberg")
+    end = next((i for i, ln in enumerate(lines) if ln.startswith(end_marks)), len(lines))
     # the story ends at "--(THE END)--"; transcriber's errata notes follow it
     the_end = next((i for i in range(end) if lines[i].strip() == "--(THE END)--"), None)
     if the_end is not None:
         end = the_end + 1
     starts = [i for i in range(end) if re.fullmatch(r"CHAPTER [IVXLC]+\.?\s*", lines[i])]
-    return ["\n".join(lines[a:b]).strip("\n") + "\n" for a, b in zip(starts, starts[1:] + [end])]
+    return ["\n".join(lines[a:b]).strip("\n") + "\n" for a, b in zip(starts, starts[1:] + [end], strict=True)]
 
 
 _JA_SENT = re.compile(r"[^。！？\n]*(?:[。！？]+[」』）]*|\n|$)")
@@ -429,7 +430,7 @@ def chunk_japanese(text: str, size: int = 3000) -> list[str]:
 
 def strip_aozora(text: str) -> str:
     lines = text.split("\n")
-    seps = [i for i, l in enumerate(lines[:60]) if re.fullmatch(r"-{20,}\s*", l)]
+    seps = [i for i, ln in enumerate(lines[:60]) if re.fullmatch(r"-{20,}\s*", ln)]
     start = seps[1] + 1 if len(seps) >= 2 else 0
     end = next((i for i in range(len(lines) - 1, start, -1) if lines[i].startswith("底本：")), len(lines))
     return "\n".join(lines[start:end]).strip("\n")
@@ -522,7 +523,7 @@ def edit_spaced(text: str, rng: random.Random, n_edits: int) -> str:
     for i in sorted(rng.sample(wordy, min(n_edits, len(wordy)))):
         ops[i] = rng.choice(("sub", "del", "ins"))
     out = []
-    for i, (t, s) in enumerate(zip(toks, seps)):
+    for i, (t, s) in enumerate(zip(toks, seps, strict=False)):
         op = ops.get(i)
         if op == "del":
             continue
@@ -620,7 +621,7 @@ def make_filler(text: str, cjk: bool, rng: random.Random) -> str:
                     while new == toks[i]:
                         new = rng.choice(vocab)
                     toks[i] = new
-            new_text = "".join(t + s for t, s in zip(toks, seps))
+            new_text = "".join(t + s for t, s in zip(toks, seps, strict=False))
         if jaccard(orig, shingles(new_text, cjk)) < FILLER_MAX_JACCARD:
             return new_text
         frac = min(0.5, frac + 0.1)

@@ -51,7 +51,7 @@ def check_shards(out: Path, phase: str) -> dict:
         for ids, cu in zip(table.column("input_ids").to_pylist(), table.column("cu_seqlens").to_pylist(),
                            strict=True):
             assert len(ids) == seq_len
-            assert cu[0] == 0 and cu[-1] <= seq_len and all(a < b for a, b in zip(cu, cu[1:]))
+            assert cu[0] == 0 and cu[-1] <= seq_len and all(a < b for a, b in zip(cu, cu[1:], strict=False))
             assert all(t == manifest["tokenizer"]["pad_id"] for t in ids[cu[-1]:])
         for doc_id, _source, offset, seg in iter_segments(table):
             doc_ids.add(doc_id)

@@ -6,8 +6,14 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.run import make_pipeline
 from transforms.document import Document
-from transforms.near_dedup import DeduplicateNearDuplicates, NearDedupConfig, candidate_probability, shingles, \
-    star_edges, survivor_rank
+from transforms.near_dedup import (
+    DeduplicateNearDuplicates,
+    NearDedupConfig,
+    candidate_probability,
+    shingles,
+    star_edges,
+    survivor_rank,
+)
 
 WORDS = ("river stone light harbour market bread winter garden letter window village teacher bridge "
          "morning lantern orchard meadow valley history kitchen").split()

@@ -7,8 +7,16 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.run import make_pipeline
 from transforms.document import Document, Rejected
-from transforms.read import FileRange, ReadConfig, ReadDocuments, SourceConfig, glob_root, iter_range_lines, \
-    parse_record, split_file
+from transforms.read import (
+    FileRange,
+    ReadConfig,
+    ReadDocuments,
+    SourceConfig,
+    glob_root,
+    iter_range_lines,
+    parse_record,
+    split_file,
+)
 
 SRC = SourceConfig(name="web", paths=("x",), id_field="id", license="CC0")
 

@@ -1,10 +1,14 @@
+import itertools
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.run import make_pipeline
 from transforms.document import Document
-from transforms.rules import FilterRules, RulesConfig, apply_rules, tokenize_words
+from transforms.rules import FilterRules, RulesConfig, _dup_ngram_char_frac, apply_rules, tokenize_words
 
 CFG = RulesConfig()
 EN = ("The old harbour town keeps its history in the stones of its narrow streets. Fishermen still mend "
@@ -68,3 +72,21 @@ def test_transform_per_source_rule_sets():
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["w/1", "c/1"]), label="kept")
         assert_that(out[FilterRules.REJECTED] | beam.Map(lambda d: (d.id, d.decision, d.scores["n_words"])),
                     equal_to([("w/2", "rules:too_few_words", 2.0)]), label="rejected")
+
+
+def _naive_dup_ngram_char_frac(words, n):
+    seen, covered = set(), [False] * len(words)
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        if gram in seen:
+            covered[i:i + n] = [True] * n
+        seen.add(gram)
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / max(sum(map(len, words)), 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bb", "ccc", "dddd"]), max_size=60), st.integers(1, 6))
+def test_dup_ngram_coverage_matches_the_naive_definition(words, n):
+    prefix = [0, *itertools.accumulate(map(len, words))]
+    assert _dup_ngram_char_frac(words, prefix, n, max(prefix[-1], 1)) == pytest.approx(
+        _naive_dup_ngram_char_frac(words, n))

@@ -20,8 +20,8 @@ punctuation attached), and the word count used by `min_words`/`max_words` is spa
 characters / 1.5 (the mean length of a Chinese word is about 1.5 characters), so a 75-character Chinese
 text counts as 50 words. For the same reason the n-gram repetition rules look at round(1.5 n)-character
 n-grams in mostly-unspaced documents (measured on Chinese Wikipedia passages from CMRC 2018: with plain
-5-character n-grams, 60 of 1,288 clean passages failed on repeated names). Mean word length is measured over spaced words only and checked only when they
-are at least half the tokens. Stop words: English (Gopher's list) and Chinese (the most frequent
+5-character n-grams, 60 of 1,288 clean passages failed on repeated names). Mean word length is
+measured over spaced words only and checked only when they are at least half the tokens. Stop words: English (Gopher's list) and Chinese (the most frequent
 function characters); other languages skip the check. Per-language thresholds are issue #5's.
 Metrics namespace `rules`: `docs_in`, `kept`, `dropped:<reason>`.
 """
@@ -29,6 +29,7 @@ Metrics namespace `rules`: `docs_in`, `kept`, `dropped:<reason>`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -113,18 +114,37 @@ def tokenize_words(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _is_unspaced_token(tok: str) -> bool:
-    return UNSPACED_CHAR.match(tok) is not None
+@dataclasses.dataclass(frozen=True)
+class TextView:
+    """A document tokenized once for every rule set."""
+
+    text: str
+    words: list[str]
+    unspaced: int          # tokens that are one unspaced-script character
+
+    @classmethod
+    def of(cls, text: str) -> TextView:
+        # Each unspaced character starts exactly one token, so one regex pass counts those tokens.
+        return cls(text, tokenize_words(text), len(UNSPACED_CHAR.findall(text)))
+
+    @property
+    def spaced_words(self) -> list[str]:
+        if not self.unspaced:
+            return self.words
+        return [w for w in self.words if not UNSPACED_CHAR.match(w)]
+
+    @property
+    def mostly_unspaced(self) -> bool:
+        return self.unspaced > len(self.words) / 2
 
 
-def measure_gopher_quality(text: str, lang: str | None) -> dict[str, float]:
-    words = tokenize_words(text)
-    unspaced = sum(1 for w in words if _is_unspaced_token(w))
-    spaced = [w for w in words if not _is_unspaced_token(w)]
-    spaced_lengths = [len(w) for w in spaced if any(ch.isalnum() for ch in w)]
+def measure_gopher_quality(view: TextView, lang: str | None) -> dict[str, float]:
+    text, words = view.text, view.words
+    spaced = view.spaced_words
+    spaced_lengths = [len(w) for w in spaced if any(map(str.isalnum, w))]
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     n_lines = max(len(lines), 1)
-    n_words = len(spaced) + unspaced / _UNSPACED_WORD_CHARS
+    n_words = len(spaced) + view.unspaced / _UNSPACED_WORD_CHARS
     scores = {
         "n_words": round(n_words, 2),
         "mean_word_length": round(sum(spaced_lengths) / len(spaced_lengths), 4)
@@ -133,11 +153,13 @@ def measure_gopher_quality(text: str, lang: str | None) -> dict[str, float]:
                                    / max(n_words, 1), 4),
         "bullet_lines_ratio": round(sum(ln.startswith(_BULLETS) for ln in lines) / n_lines, 4),
         "ellipsis_lines_ratio": round(sum(ln.endswith(_ELLIPSES) for ln in lines) / n_lines, 4),
-        "alpha_words_ratio": round(sum(any(ch.isalpha() for ch in w) for w in words) / max(len(words), 1), 4),
+        "alpha_words_ratio": round(sum(any(map(str.isalpha, w)) for w in words) / max(len(words), 1), 4),
     }
     stop = STOP_WORDS.get(lang or "")
     if stop is not None:
-        vocab = {w.lower() for w in spaced} | {w[0] for w in words if _is_unspaced_token(w)}
+        vocab = {w.lower() for w in spaced}
+        if view.unspaced:
+            vocab |= {w[0] for w in words if UNSPACED_CHAR.match(w)}
         scores["stop_words"] = float(len(stop & vocab))
     return scores
 
@@ -155,33 +177,39 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def _ngrams(words: list[str], n: int) -> Iterable[tuple[str, ...]]:
+    return zip(*(words[i:] for i in range(n)), strict=False)
+
+
 def _top_ngram_char_frac(words: list[str], n: int, total_chars: int) -> float:
-    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    grams = Counter(_ngrams(words, n))
     if not grams:
         return 0.0
     gram, count = max(grams.items(), key=lambda kv: (kv[1], kv[0]))
     return sum(len(w) for w in gram) * count / total_chars if count > 1 else 0.0
 
 
-def _dup_ngram_char_frac(words: list[str], n: int, total_chars: int) -> float:
-    """Characters of words covered by n-grams that occur more than once (Gopher's definition)."""
+def _dup_ngram_char_frac(words: list[str], prefix: list[int], n: int, total_chars: int) -> float:
+    """Characters of words covered by n-grams that occur more than once (Gopher's definition).
+    `prefix[i]` = characters of words[:i]; covered spans are merged as the scan moves right."""
     seen: set[tuple[str, ...]] = set()
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
+    covered = covered_end = 0
+    for i, gram in enumerate(_ngrams(words, n)):
         if gram in seen:
-            for j in range(i, i + n):
-                covered[j] = True
+            start = max(i, covered_end)
+            covered += prefix[i + n] - prefix[start]
+            covered_end = i + n
         else:
             seen.add(gram)
-    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total_chars
+    return covered / total_chars
 
 
-def measure_gopher_repetition(text: str, cfg: GopherRepetitionConfig) -> dict[str, float]:
+def measure_gopher_repetition(view: TextView, cfg: GopherRepetitionConfig) -> dict[str, float]:
+    text, words = view.text, view.words
     lines = [ln for ln in text.split("\n") if ln.strip()]
     paras = [p for p in re.split(r"\n{2,}", text) if p.strip()]
-    words = tokenize_words(text)
-    total_chars = max(sum(len(w) for w in words), 1)
+    prefix = [0, *itertools.accumulate(map(len, words))]
+    total_chars = max(prefix[-1], 1)
     dup_lines, dup_line_chars = _dup_stats(lines)
     dup_paras, dup_para_chars = _dup_stats(paras)
     scores = {
@@ -192,24 +220,24 @@ def measure_gopher_repetition(text: str, cfg: GopherRepetitionConfig) -> dict[st
     }
     # In unspaced text a token is one character, about 1/1.5 of a word: an n-word rule looks at
     # n-grams of round(1.5 n) characters, so repeated names (5 characters ~ 3 words) are not "spam".
-    scale = _UNSPACED_WORD_CHARS if sum(map(_is_unspaced_token, words)) > len(words) / 2 else 1.0
+    scale = _UNSPACED_WORD_CHARS if view.mostly_unspaced else 1.0
     for n in sorted(cfg.max_top_ngram_char_frac):
         scores[f"top_{n}gram_char_frac"] = _top_ngram_char_frac(words, round(n * scale), total_chars)
     for n in sorted(cfg.max_dup_ngram_char_frac):
-        scores[f"dup_{n}gram_char_frac"] = _dup_ngram_char_frac(words, round(n * scale), total_chars)
+        scores[f"dup_{n}gram_char_frac"] = _dup_ngram_char_frac(words, prefix, round(n * scale), total_chars)
     return {k: round(v, 4) for k, v in scores.items()}
 
 
-def measure_fineweb(text: str, cfg: FinewebConfig) -> dict[str, float]:
+def measure_fineweb(view: TextView, cfg: FinewebConfig) -> dict[str, float]:
+    text = view.text
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     n_lines = max(len(lines), 1)
     _, dup_chars = _dup_stats(lines)
-    n_words = max(len(tokenize_words(text)), 1)
     return {
         "line_punct_ratio": round(sum(ln.endswith(_END_PUNCT) for ln in lines) / n_lines, 4),
         "short_line_ratio": round(sum(len(ln) < cfg.short_line_chars for ln in lines) / n_lines, 4),
         "dup_line_char_ratio": round(dup_chars / max(sum(len(ln) for ln in lines), 1), 4),
-        "newline_word_ratio": round(text.count("\n") / n_words, 4),
+        "newline_word_ratio": round(text.count("\n") / max(len(view.words), 1), 4),
     }
 
 
@@ -258,7 +286,7 @@ def decide_fineweb(s: Mapping[str, float], c: FinewebConfig) -> str | None:
     return None
 
 
-RuleSet = tuple[Callable[[str, str | None, RulesConfig], dict[str, float]],
+RuleSet = tuple[Callable[[TextView, str | None, RulesConfig], dict[str, float]],
                 Callable[[Mapping[str, float], RulesConfig], str | None]]
 RULE_SETS: Mapping[str, RuleSet] = {
     "gopher_quality_v1": (lambda t, lang, c: measure_gopher_quality(t, lang),
@@ -276,9 +304,10 @@ def apply_rules(text: str, lang: str | None, rule_sets: Iterable[str],
     so annotate mode and offline threshold tuning see complete scores."""
     scores: dict[str, float] = {}
     reason = None
+    view = TextView.of(text)
     for name in rule_sets:
         measure, decide = RULE_SETS[name]
-        measured = measure(text, lang, cfg)
+        measured = measure(view, lang, cfg)
         scores.update(measured)
         if reason is None:
             reason = decide(measured, cfg)
