@@ -141,7 +141,8 @@ def main() -> None:
         out = work / ("out-" + mode.split()[0])
         subprocess.run(["rm", "-rf", str(out)], check=True)
         runs[mode] = pipeline_benchmark(config, out, beam_args)
-        print(f"pipeline {mode}: {runs[mode]['seconds']:.1f} s, peak RSS {runs[mode]['peak_rss_mb']:.0f} MB", flush=True)
+        r = runs[mode]
+        print(f"pipeline {mode}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     stages = stage_benchmarks(corpus, work)
 
     cpu = platform.processor() or platform.machine()

@@ -21,8 +21,9 @@ characters / 1.5 (the mean length of a Chinese word is about 1.5 characters), so
 text counts as 50 words. For the same reason the n-gram repetition rules look at round(1.5 n)-character
 n-grams in mostly-unspaced documents (measured on Chinese Wikipedia passages from CMRC 2018: with plain
 5-character n-grams, 60 of 1,288 clean passages failed on repeated names). Mean word length is
-measured over spaced words only and checked only when they are at least half the tokens. Stop words: English (Gopher's list) and Chinese (the most frequent
-function characters); other languages skip the check. Per-language thresholds are issue #5's.
+measured over spaced words only and checked only when they are at least half the tokens.
+Stop words: English (Gopher's list) and Chinese (the most frequent function characters); other
+languages skip the check. Per-language thresholds are issue #5's.
 Metrics namespace `rules`: `docs_in`, `kept`, `dropped:<reason>`.
 """
 
