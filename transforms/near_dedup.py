@@ -224,6 +224,19 @@ def _check_converged(changed: int, rounds: int) -> None:
                            f"({changed} labels still changing); raise near_dedup.max_rounds")
 
 
+def _self_label(node: int) -> tuple[int, int]:
+    return node, node
+
+
+def _member_of(element: tuple[int, tuple]) -> tuple[int, int]:
+    label, (_, node) = element
+    return label, node
+
+
+def _key_doc(doc: Document) -> tuple[int, Document]:
+    return doc_key(doc.id), doc
+
+
 def _rank_of(doc: Document) -> tuple[int, tuple]:
     return doc_key(doc.id), survivor_rank(doc)
 
@@ -301,7 +314,7 @@ class DeduplicateNearDuplicates(beam.PTransform):
             adjacency
             | "Nodes" >> beam.Keys()
             | "DistinctNodes" >> beam.Distinct()
-            | "InitialLabels" >> beam.Map(lambda n: (n, n))                   # (node, label)
+            | "InitialLabels" >> beam.Map(_self_label)                   # (node, label)
         )
         previous = labels
         for r in range(cfg.max_rounds):
@@ -325,14 +338,14 @@ class DeduplicateNearDuplicates(beam.PTransform):
         )
         winners = ranked | "Survivor" >> beam.CombinePerKey(min)             # (label, (rank, winner))
         sizes = ranked | "ClusterSize" >> beam.combiners.Count.PerKey()      # (label, n)
-        members = ranked | "Members" >> beam.Map(lambda kv: (kv[0], kv[1][1]))  # (label, node)
+        members = ranked | "Members" >> beam.Map(_member_of)  # (label, node)
         clusters = (
             {"member": members, "winner": winners, "size": sizes}
             | "JoinClusters" >> beam.CoGroupByKey()
             | "MemberClusters" >> beam.FlatMap(_members_with_cluster)         # (node, (label, winner, size))
         )
         return (
-            {"doc": docs | "KeyDocs" >> beam.Map(lambda d: (doc_key(d.id), d)), "cluster": clusters}
+            {"doc": docs | "KeyDocs" >> beam.Map(_key_doc), "cluster": clusters}
             | "JoinDocs" >> beam.CoGroupByKey()
             | "ApplyClusters" >> beam.ParDo(_ApplyClustersFn()).with_outputs(self.REJECTED, main="kept")
         )

@@ -35,17 +35,19 @@ _TRAILING_WS = re.compile(r"[ \t]+$", re.MULTILINE)
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
+_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("newlines", lambda t: t.replace("\r\n", "\n").replace("\r", "\n")),
+    ("control_chars", lambda t: t.translate(_DELETE_CONTROL)),
+    ("spaces", lambda t: t.translate(_SPACES)),
+    ("trailing_whitespace", lambda t: _TRAILING_WS.sub("", t)),
+    ("blank_lines", lambda t: _MANY_NEWLINES.sub("\n\n", t).strip("\n")),
+    ("nfc", lambda t: unicodedata.normalize("NFC", t)),
+)
+
+
 def normalize_text(text: str, count: Callable[[str], None] = lambda _: None) -> str:
     """The normalized text; `count(step)` is called once for each step that changed something."""
-    steps: list[tuple[str, Callable[[str], str]]] = [
-        ("newlines", lambda t: t.replace("\r\n", "\n").replace("\r", "\n")),
-        ("control_chars", lambda t: t.translate(_DELETE_CONTROL)),
-        ("spaces", lambda t: t.translate(_SPACES)),
-        ("trailing_whitespace", lambda t: _TRAILING_WS.sub("", t)),
-        ("blank_lines", lambda t: _MANY_NEWLINES.sub("\n\n", t).strip("\n")),
-        ("nfc", lambda t: unicodedata.normalize("NFC", t)),
-    ]
-    for name, step in steps:
+    for name, step in _STEPS:
         new = step(text)
         if new != text:
             count(name)

@@ -1,0 +1,133 @@
+"""End to end: `curate run` on the embedded sample, checked against the sample's ground truth
+(data/sample/planted.json), rerun for byte identity, in multi_processing mode and in annotate mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from tests.conftest import ROOT
+from tests.output_checks import check_layout, check_reconciled, check_shards, curated_table, rejected_rows
+
+CONFIG = ROOT / "configs" / "sample.yaml"
+PLANTED = json.loads((ROOT / "data" / "sample" / "planted.json").read_text(encoding="utf-8"))
+PHASES = ["pretrain_4k", "anneal_2k"]
+EXPECTED_JUNK_STAGE = {"short": {"rules:too_few_words"}, "other_lang": {"langid:lang_not_kept"},
+                       "spam": {"rules"}, "boilerplate": {"rules"}}
+
+
+def _run(out: Path, *beam_args: str, config: Path = CONFIG) -> Path:
+    args = ["run", "--config", str(config), "--output", str(out)]
+    assert main(args + (["--", *beam_args] if beam_args else [])) == 0
+    return out
+
+
+def _qualified(raw_id: str) -> str:
+    return f"{raw_id.rsplit('-', 1)[0]}/{raw_id}"
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    keep = ("phases/", "curated/", "rejected/", "tokenizer/", "counts/", "report/report.json")
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and str(p.relative_to(out)).startswith(keep)}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    return {"a": _run(base / "a"), "b": _run(base / "b")}
+
+
+def test_layout_shards_and_reconciliation(runs):
+    out = runs["a"]
+    check_layout(out, PHASES)
+    for phase in PHASES:
+        manifest = check_shards(out, phase)
+        assert manifest["tokens"] > 0
+        assert set(manifest["tokens_by_source"]["realized"]) == set(manifest["tokens_by_source"]["target"])
+    report = check_reconciled(out)
+    assert set(report["sources"]) == {"web_en", "web_zh", "encyclopedia", "books", "code"}
+
+
+def test_planted_duplicates_removed_and_one_copy_kept(runs):
+    curated = curated_table(runs["a"])
+    for kind in ("exact_dup", "near_dup"):
+        groups: dict[str, list[str]] = {}
+        for copy, original in PLANTED[kind].items():
+            groups.setdefault(original, [original]).append(copy)
+        for original, members in groups.items():
+            survivors = [m for m in members if _qualified(m) in curated]
+            assert len(survivors) == 1, (kind, original, survivors)
+
+
+def test_every_original_survives_unless_a_copy_stands_for_it(runs):
+    curated = curated_table(runs["a"])
+    copies: dict[str, list[str]] = {}
+    for kind in ("exact_dup", "near_dup"):
+        for copy, original in PLANTED[kind].items():
+            copies.setdefault(original, []).append(copy)
+    lost = [o for o in PLANTED["originals"]
+            if _qualified(o) not in curated and not any(_qualified(c) in curated for c in copies.get(o, []))]
+    assert lost == []
+
+
+def test_planted_junk_is_rejected_by_the_expected_stage(runs):
+    curated = curated_table(runs["a"])
+    rejected = {r["id"]: r for r in rejected_rows(runs["a"])}
+    for raw_id, kind in PLANTED["junk"].items():
+        doc_id = _qualified(raw_id)
+        assert doc_id not in curated, (raw_id, kind)
+        row = rejected[doc_id]
+        allowed = EXPECTED_JUNK_STAGE[kind]
+        assert row["stage"] in allowed or f"{row['stage']}:{row['reason']}" in allowed, (raw_id, kind, row)
+
+
+def test_broken_records_are_dead_letters_with_file_and_line(runs):
+    rejected = rejected_rows(runs["a"])
+    dead = {(r["location"]) for r in rejected if r["stage"] == "read"}
+    for broken in PLANTED["broken"]:
+        assert f"{broken['file']}:{broken['line']}" in dead, broken
+    assert len(dead) == len(PLANTED["broken"])
+
+
+def test_rerun_is_byte_identical(runs):
+    a, b = _files(runs["a"]), _files(runs["b"])
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    assert (runs["a"] / "run_manifest.json").read_bytes() == (runs["b"] / "run_manifest.json").read_bytes()
+
+
+def test_multi_processing_gives_identical_shards(runs, tmp_path):
+    mp = _run(tmp_path / "mp", "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    a, m = _files(runs["a"]), _files(mp)
+    assert a.keys() == m.keys()
+    assert [k for k in a if a[k] != m[k]] == []
+
+
+def test_annotate_mode_keeps_every_readable_document_with_its_decision(runs, tmp_path):
+    config = tmp_path / "annotate.yaml"
+    text = CONFIG.read_text().replace("mode: filter", "mode: annotate")
+    config.write_text(text.replace('"../data/sample/', f'"{ROOT}/data/sample/'))
+    out = _run(tmp_path / "annotate", config=config)
+    filtered = curated_table(runs["a"])
+    annotated = curated_table(out)
+    assert {i for i, r in annotated.items() if r["decision"] == "keep"} == set(filtered)
+    dropped = {r["id"]: f"{r['stage']}:{r['reason']}" for r in rejected_rows(runs["a"]) if r["stage"] != "read"}
+    assert {i: r["decision"] for i, r in annotated.items() if r["decision"] != "keep"} == dropped
+    assert all(r["stage"] == "read" for r in rejected_rows(out))
+    check_reconciled(out)
+
+
+def test_keep_all_keeps_other_languages(tmp_path):
+    config = tmp_path / "all.yaml"
+    text = CONFIG.read_text().replace("keep: [en, zh]", "keep: all")
+    config.write_text(text.replace('"../data/sample/', f'"{ROOT}/data/sample/'))
+    out = _run(tmp_path / "all", config=config)
+    curated = curated_table(out)
+    other = [i for i, k in PLANTED["junk"].items() if k == "other_lang"]
+    kept_other = [i for i in other if _qualified(i) in curated]
+    assert len(kept_other) >= 0.8 * len(other)
+    assert {curated[_qualified(i)]["lang"] for i in kept_other} - {"en", "zh"}
