@@ -22,23 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CONFIG = """
-run: {{name: bench, seed: 7, parts: 8, rejected_text_fraction: 0.01}}
-sources:
-  - {{name: web_en, paths: ["{d}/web_en.jsonl.gz"], id_field: id}}
-  - {{name: web_zh, paths: ["{d}/web_zh.jsonl.gz"], id_field: id}}
-  - {{name: encyclopedia, paths: ["{d}/encyclopedia.jsonl.gz"], id_field: id}}
-  - {{name: books, paths: ["{d}/books.jsonl.gz"], id_field: id}}
-  - {{name: code, paths: ["{d}/code.jsonl.gz"], id_field: id, lang: code}}
-langid: {{model: null, keep: [en, zh, ja]}}
-rules: {{by_source: {{code: []}}}}
-tokenizer: {{model: null, train: {{vocab_size: 16000}}}}
-phases:
-  - {{name: pretrain_4k, tokens: 3000000, seq_len: 4096, pack_buckets: 4, validation_fraction: 0.01,
-     weights: {{web_en: 0.6, web_zh: 0.25, books: 0.05, code: 0.1}}}}
-  - {{name: anneal_4k, tokens: 500000, seq_len: 4096, pack_buckets: 2,
-     weights: {{encyclopedia: 0.5, web_en: 0.5}}}}
-"""
 
 
 def load_corpus(corpus: Path) -> list[tuple[str, dict]]:
@@ -88,7 +71,7 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
         ("rules (gopher quality+repetition, fineweb)",
          lambda t: apply_rules(t, "en", rules.default, rules), texts),
         ("near_dedup (shingles + MinHash 128)", lambda d: list(sig.process(d)), docs),
-        ("tokenize (SentencePiece BPE 16k)", tok.encode_document, texts),
+        ("tokenize (SentencePiece BPE 8k)", tok.encode_document, texts),
     ]
     results = []
     for name, fn, items in stages:
@@ -129,8 +112,7 @@ def main() -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(shared), "--out",
                     str(corpus), "--target-mb", str(args.target_mb), "--sample-dir", str(ROOT / "data" / "sample")],
                    check=True, capture_output=True)
-    config = work / "bench.yaml"
-    config.write_text(CONFIG.format(d=corpus))
+    config = corpus / "config.yaml"  # configs/shared-corpus.yaml, copied by build_corpus.py
     texts_mb = sum(len(r["text"].encode()) for _, r in load_corpus(corpus) if isinstance(r.get("text"), str)) / 1e6
     n_records = len(load_corpus(corpus))
 

@@ -39,6 +39,7 @@ import io
 import json
 import random
 import re
+import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -73,6 +74,8 @@ MIN_CHARS_CJK = 200
 _PUNCT = re.compile(r"[^\w\s]")
 _WORDY = re.compile(r"\w")
 
+
+CONFIG_TEMPLATE = Path(__file__).resolve().parents[1] / "configs" / "shared-corpus.yaml"
 
 def norm_words(text: str) -> list[str]:
     """Lowercase, punctuation -> space, split on whitespace."""
@@ -829,6 +832,8 @@ def main(argv=None) -> int:
     if args.target_mb < 0:
         ap.error("--target-mb must be >= 0")
     build(args.shared, args.out, args.target_mb, args.sample_dir, args.seed)
+    # The pipeline config for this corpus (source paths relative to the corpus directory).
+    shutil.copyfile(CONFIG_TEMPLATE, args.out / "config.yaml")
     return 0
 
 

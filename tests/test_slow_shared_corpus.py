@@ -18,23 +18,6 @@ from transforms.near_dedup import shingles
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-run: {{name: shared, seed: 7, parts: 4, rejected_text_fraction: 0.05}}
-sources:
-  - {{name: web_en, paths: ["{d}/web_en.jsonl.gz"], id_field: id}}
-  - {{name: web_zh, paths: ["{d}/web_zh.jsonl.gz"], id_field: id}}
-  - {{name: encyclopedia, paths: ["{d}/encyclopedia.jsonl.gz"], id_field: id}}
-  - {{name: books, paths: ["{d}/books.jsonl.gz"], id_field: id}}
-  - {{name: code, paths: ["{d}/code.jsonl.gz"], id_field: id, lang: code}}
-langid: {{model: null, keep: [en, zh, ja]}}
-rules: {{by_source: {{code: []}}}}
-tokenizer: {{model: null, train: {{vocab_size: 8000}}}}
-phases:
-  - {{name: pretrain_4k, tokens: 1500000, seq_len: 4096, pack_buckets: 4, validation_fraction: 0.01,
-     weights: {{web_en: 0.55, web_zh: 0.25, books: 0.1, code: 0.1}}}}
-  - {{name: long_32k, tokens: 300000, seq_len: 32768, pack_buckets: 1,
-     weights: {{encyclopedia: 0.7, books: 0.3}}}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +26,7 @@ def shared_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("shared")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(shared),
                     "--out", str(work / "corpus")], check=True, capture_output=True)
-    (work / "c.yaml").write_text(CONFIG.format(d=work / "corpus"))
-    assert main(["run", "--config", str(work / "c.yaml"), "--output", str(work / "out")]) == 0
+    assert main(["run", "--config", str(work / "corpus" / "config.yaml"), "--output", str(work / "out")]) == 0
     return work
 
 
