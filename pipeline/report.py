@@ -12,6 +12,7 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -22,19 +23,30 @@ class ReconciliationError(RuntimeError):
     pass
 
 
-def _read_parts(pattern: str, columns: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def _aggregate_parts(pattern: str, keys: list[str], with_chars: bool = False) -> Counter[tuple]:
+    """Row counts (and text characters, under key + ("chars",)) per combination of `keys`, one Parquet
+    part at a time, so memory is bounded by one part, not by the corpus."""
+    totals: Counter[tuple] = Counter()
     for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
         with FileSystems.open(meta.path) as fh:
-            rows += pq.read_table(fh, columns=columns).to_pylist()
-    return rows
+            table = pq.read_table(fh, columns=keys + (["text"] if with_chars else []))
+        if with_chars:
+            table = table.append_column("chars", pc.utf8_length(table.column("text"))).drop_columns(["text"])
+        aggs = [("chars", "sum")] if with_chars else []
+        grouped = table.group_by(keys).aggregate([(keys[0], "count"), *aggs]).to_pylist()
+        for row in grouped:
+            key = tuple(row[k] for k in keys)
+            totals[key] += row[f"{keys[0]}_count"]
+            if with_chars:
+                totals[key + ("chars",)] += row["chars_sum"] or 0
+    return totals
 
 
 def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
     with FileSystems.open(f"{output}/counts/records_read.json") as fh:
         counts = json.loads(fh.read())
-    curated = _read_parts(f"{output}/curated/part-*.parquet", ["source", "decision", "text"])
-    rejected = _read_parts(f"{output}/rejected/part-*.parquet", ["source", "stage", "reason"])
+    curated = _aggregate_parts(f"{output}/curated/part-*.parquet", ["source", "decision"], with_chars=True)
+    rejected = _aggregate_parts(f"{output}/rejected/part-*.parquet", ["source", "stage", "reason"])
 
     read: Counter[str] = Counter()
     for row in counts:
@@ -43,20 +55,24 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
     kept_chars: Counter[str] = Counter()
     curated_rows: Counter[str] = Counter()
     dropped: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in curated:
-        curated_rows[row["source"]] += 1
-        if row["decision"] == KEEP:
-            kept[row["source"]] += 1
-            kept_chars[row["source"]] += len(row["text"])
+    for key, n in curated.items():
+        if len(key) == 3:  # (source, decision, "chars")
+            if key[1] == KEEP:
+                kept_chars[key[0]] += n
+            continue
+        source, decision = key
+        curated_rows[source] += n
+        if decision == KEEP:
+            kept[source] += n
         else:
-            dropped[row["source"]][row["decision"]] += 1
+            dropped[source][decision] += n
     rejected_rows: Counter[str] = Counter()
     dead: Counter[str] = Counter()
-    for row in rejected:
-        rejected_rows[row["source"]] += 1
-        dropped[row["source"]][f"{row['stage']}:{row['reason']}"] += 1
-        if row["stage"] == "read":
-            dead[row["source"]] += 1
+    for (source, stage, reason), n in rejected.items():
+        rejected_rows[source] += n
+        dropped[source][f"{stage}:{reason}"] += n
+        if stage == "read":
+            dead[source] += n
 
     sources = {}
     problems = []
