@@ -1,7 +1,7 @@
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.exact_dedup import DeduplicateExact, ExactDedupConfig, fold_group
 
@@ -20,7 +20,7 @@ def test_fold_group_keeps_smallest_id_whatever_the_order():
 
 def test_transform_drops_copies():
     docs = [_doc(1, "same"), _doc(2, "other"), _doc(0, "same"), _doc(4, "same")]
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateExact(ExactDedupConfig())
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/0", "s/2"]), label="kept")
         assert_that(out[DeduplicateExact.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),

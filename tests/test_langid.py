@@ -2,7 +2,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.langid import IdentifyLanguage, LangIdConfig, decide, parse_label
 from transforms.scripts import detect_script
@@ -39,7 +39,7 @@ def test_transform_with_real_model(lid_model):
     docs = [Document(id="s/en", source="s", text=EN), Document(id="s/zh", source="s", text=ZH),
             Document(id="s/fr", source="s", text=FR),
             Document(id="c/1", source="c", text="def f(x):\n    return x\n", lang="code")]
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | IdentifyLanguage(LangIdConfig(model=lid_model))
         assert_that(out.kept | beam.Map(lambda d: (d.id, d.lang, d.script, d.lang_score > 0.65)),
                     equal_to([("s/en", "en", "Latn", True), ("s/zh", "zh", "Hani", True),

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.arrow_shards import shard_bytes
 from transforms.mix import MixConfig, MixPhases, PhaseConfig, ShortfallError, plan_phases
 from transforms.pack import pack_documents
@@ -56,7 +56,7 @@ def test_shard_schema_and_memory_map_read(tmp_path):
 
 def test_mix_transform_assigns_each_document_to_at_most_one_phase():
     docs = [_doc(i, 10) for i in range(30)] + [_doc(i, 10, "b") for i in range(10)]
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | MixPhases([P1, P2], MixConfig(seed=1, bins=64))
         ids = out["assigned"] | beam.Map(lambda kv: kv[1].id)
         counts = (ids | beam.combiners.Count.PerElement() | beam.Map(lambda kv: kv[1])

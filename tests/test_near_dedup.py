@@ -4,7 +4,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.near_dedup import (
     DeduplicateNearDuplicates,
@@ -78,7 +78,7 @@ def test_transform_clusters_chains_and_keeps_the_longest():
             Document(id="s/c", source="s", text=near2), Document(id="s/d", source="s", text=other)]
     winner = min(docs[:3], key=survivor_rank).id
     losers = sorted({"s/a", "s/b", "s/c"} - {winner})
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=3))
         assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([(winner, 3), ("s/d", 1)]),
                     label="kept")
@@ -91,6 +91,6 @@ def test_band_collision_alone_does_not_remove_a_document():
     a, b = _text(3), _edit(_text(3), 60, 9)  # about half the words changed: Jaccard far below 0.7
     docs = [Document(id="s/a", source="s", text=a), Document(id="s/b", source="s", text=b)]
     cfg = NearDedupConfig(num_perm=4, bands=4, rows=1, max_rounds=2)
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]), label="kept")

@@ -3,7 +3,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.normalize import NormalizeConfig, NormalizeText, normalize_text
 
@@ -29,7 +29,7 @@ def test_idempotent(text):
 
 def test_transform_drops_empty_documents():
     docs = [Document(id="s/1", source="s", text=" \r\n\x00 "), Document(id="s/2", source="s", text="ok \n")]
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | NormalizeText(NormalizeConfig())
         assert_that(out.kept | beam.Map(lambda d: (d.id, d.text)), equal_to([("s/2", "ok")]), label="kept")
         assert_that(out[NormalizeText.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),

@@ -5,7 +5,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document, Rejected
 from transforms.read import (
     FileRange,
@@ -81,7 +81,7 @@ def test_read_documents_transform_outputs_docs_dead_letters_and_counts(tmp_path)
     with gzip.open(path, "wt") as fh:
         fh.write('{"id": "a", "text": "one"}\n{"id": "b"}\n{broken\n{"id": "c", "text": "two"}\n')
     src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl.gz"),), id_field="id")
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.location)),
                     equal_to([("web/a", "web.jsonl.gz:1"), ("web/c", "web.jsonl.gz:4")]), label="docs")

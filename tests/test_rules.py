@@ -6,7 +6,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.run import make_pipeline
+from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.rules import FilterRules, RulesConfig, _dup_ngram_char_frac, apply_rules, tokenize_words
 
@@ -67,7 +67,7 @@ def test_transform_per_source_rule_sets():
     docs = [Document(id="w/1", source="web", text=EN, lang="en"),
             Document(id="w/2", source="web", text="Too short.", lang="en"),
             Document(id="c/1", source="code", text="x=1", lang="code")]
-    with make_pipeline([]) as p:
+    with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | FilterRules(cfg)
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["w/1", "c/1"]), label="kept")
         assert_that(out[FilterRules.REJECTED] | beam.Map(lambda d: (d.id, d.decision, d.scores["n_words"])),
