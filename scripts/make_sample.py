@@ -49,13 +49,13 @@ SOURCES = ("web_en", "web_zh", "encyclopedia", "books", "code")
 
 # ---------------------------------------------------------------- sizes
 
-N_WEB_EN = 200
-N_WEB_ZH = 160
-ENCY_EN_PER_CATEGORY = 9                      # 10 categories
+N_WEB_EN = 220
+N_WEB_ZH = 175
+ENCY_EN_PER_CATEGORY = 10  # 10 categories
 ENCY_ZH_PER_CATEGORY = (6, 6, 6, 6, 6, 5, 5)  # 7 categories
-BOOKS_EN_CHAPTERS = (5, 5, 5, 5, 5, 5, 4)     # chapters per book
+BOOKS_EN_CHAPTERS = (5, 5, 5, 5, 5, 5, 4)  # chapters per book
 BOOKS_ZH_CHAPTERS = (3, 3, 3, 3, 2, 2)
-CODE_FILES_PER_LANG = 18
+CODE_FILES_PER_LANG = 20
 
 # Planted variants per source.
 EXACT_PLAIN = {"web_en": 12, "web_zh": 9, "encyclopedia": 8, "books": 4, "code": 7}
@@ -89,9 +89,15 @@ BROKEN = {
     "code": ("truncated", "id_object", "text_number"),
 }
 BROKEN_REASON = {  # the reason the pipeline's reader gives (transforms/read.py)
-    "truncated": "invalid_json", "bare_word": "invalid_json", "trailing_comma": "invalid_json",
-    "array": "not_object", "json_string": "not_object", "missing_text": "missing_text",
-    "text_null": "bad_type:text", "text_number": "bad_type:text", "text_list": "bad_type:text",
+    "truncated": "invalid_json",
+    "bare_word": "invalid_json",
+    "trailing_comma": "invalid_json",
+    "array": "not_object",
+    "json_string": "not_object",
+    "missing_text": "missing_text",
+    "text_null": "bad_type:text",
+    "text_number": "bad_type:text",
+    "text_list": "bad_type:text",
     "id_object": "bad_type:id",
 }
 BROKEN_WITH_ID = ("missing_text", "text_null", "text_number", "text_list")
@@ -99,58 +105,130 @@ BLANK_LINES = {"web_en": 2}
 
 # ---------------------------------------------------------------- limits
 
-ORIGINAL_MAX_JACCARD = 0.2     # any two originals of one source
+ORIGINAL_MAX_JACCARD = 0.2  # any two originals of one source
 GENERATION_MAX_JACCARD = 0.16  # target while composing, leaving a margin below the limit
 NEAR_DUP_MIN_JACCARD = 0.8
 MIN_TOTAL_RECORDS = 800
-MAX_SAMPLE_BYTES = 2_400_000   # the brief allows 2.5 MB on disk; keep room for block rounding
+MAX_SAMPLE_BYTES = 2_400_000  # the brief allows 2.5 MB on disk; keep room for block rounding
 TRIES = 400
 
 # ---------------------------------------------------------------- small vocabularies
 
-EN_HOSTS = ("www.example.com", "blog.example.org", "news.example.net", "home.example.com",
-            "notes.example.org", "community.example.net", "www.example.org", "journal.example.com",
-            "weekend.example.net", "local.example.org", "guides.example.com")
-ZH_HOSTS = ("zh.example.com", "cn.example.org", "life.example.net", "bbs.example.com",
-            "news.example.org", "blog.example.net", "home.example.org")
+EN_HOSTS = (
+    "www.example.com",
+    "blog.example.org",
+    "news.example.net",
+    "home.example.com",
+    "notes.example.org",
+    "community.example.net",
+    "www.example.org",
+    "journal.example.com",
+    "weekend.example.net",
+    "local.example.org",
+    "guides.example.com",
+)
+ZH_HOSTS = (
+    "zh.example.com",
+    "cn.example.org",
+    "life.example.net",
+    "bbs.example.com",
+    "news.example.org",
+    "blog.example.net",
+    "home.example.org",
+)
 MIRROR_HOSTS = ("mirror.example.net", "amp.example.com", "cache.example.org", "reader.example.net")
-PROJECTS = ("tidepool", "larkspur", "quarry", "fieldnotes", "harbour", "orchard", "ledger", "kettle",
-            "lantern", "waypoint", "compass", "bramble", "millpond", "saltbox", "foxglove", "tinder",
-            "heron", "juniper", "marlin", "pebble")
-COMPONENTS = ("report builder", "import job", "command-line tool", "web service", "batch scripts",
-              "test fixtures", "data loader", "admin dashboard", "sync worker")
+PROJECTS = (
+    "tidepool",
+    "larkspur",
+    "quarry",
+    "fieldnotes",
+    "harbour",
+    "orchard",
+    "ledger",
+    "kettle",
+    "lantern",
+    "waypoint",
+    "compass",
+    "bramble",
+    "millpond",
+    "saltbox",
+    "foxglove",
+    "tinder",
+    "heron",
+    "juniper",
+    "marlin",
+    "pebble",
+)
+COMPONENTS = (
+    "report builder",
+    "import job",
+    "command-line tool",
+    "web service",
+    "batch scripts",
+    "test fixtures",
+    "data loader",
+    "admin dashboard",
+    "sync worker",
+)
 TOPIC_PHRASES = {
-    "text": "Text helpers", "collections": "Collection helpers", "math": "Numeric helpers",
-    "io": "File and stream helpers", "parsing": "Parsing and formatting helpers", "misc": "Small utilities",
-    "timing": "Timing helpers", "arrays": "Array helpers", "objects": "Object helpers",
-    "web": "Formatting helpers", "files": "File helpers", "slices": "Slice helpers",
-    "concurrency": "Concurrency helpers", "strings": "String functions", "containers": "Small containers",
+    "text": "Text helpers",
+    "collections": "Collection helpers",
+    "math": "Numeric helpers",
+    "io": "File and stream helpers",
+    "parsing": "Parsing and formatting helpers",
+    "misc": "Small utilities",
+    "timing": "Timing helpers",
+    "arrays": "Array helpers",
+    "objects": "Object helpers",
+    "web": "Formatting helpers",
+    "files": "File helpers",
+    "slices": "Slice helpers",
+    "concurrency": "Concurrency helpers",
+    "strings": "String functions",
+    "containers": "Small containers",
     "algorithms": "Classic algorithms",
 }
-GO_PACKAGES = {"text": "textkit", "slices": "slicex", "io": "fileio", "concurrency": "workers",
-               "math": "mathx"}
+GO_PACKAGES = {"text": "textkit", "slices": "slicex", "io": "fileio", "concurrency": "workers", "math": "mathx"}
 LANG_HINTS = {"python": "python", "javascript": "js", "golang": "go", "clang": "c", "rust": "rust"}
-CODE_POOLS = {"python": "python.py", "javascript": "javascript.js", "golang": "golang.go",
-              "clang": "clang.c", "rust": "rust.rs"}
+CODE_POOLS = {
+    "python": "python.py",
+    "javascript": "javascript.js",
+    "golang": "golang.go",
+    "clang": "clang.c",
+    "rust": "rust.rs",
+}
 
 EN_CASTS = (  # hero, he, his, him, friend, elder, dog, town, river, boat, inn
     ("Maren", "she", "her", "her", "Jonah", "Aunt Maud", "Biscuit", "Wendlow", "Wendle", "Curlew", "Swan"),
-    ("Tobias", "he", "his", "him", "Effie", "Grandmother Sorrel", "Moss", "Harrowmere", "Oster",
-     "Little Meg", "Green Man"),
-    ("Zoë", "she", "her", "her", "Sam", "Grandfather Ives", "Pepper", "Kestlow", "Caddow", "Dabchick",
-     "Three Tuns"),
-    ("Noël", "he", "his", "him", "Lottie", "Granny Wren", "Juniper", "Fennick", "Mirrow", "Patience",
-     "Anchor"),
+    (
+        "Tobias",
+        "he",
+        "his",
+        "him",
+        "Effie",
+        "Grandmother Sorrel",
+        "Moss",
+        "Harrowmere",
+        "Oster",
+        "Little Meg",
+        "Green Man",
+    ),
+    ("Zoë", "she", "her", "her", "Sam", "Grandfather Ives", "Pepper", "Kestlow", "Caddow", "Dabchick", "Three Tuns"),
+    ("Noël", "he", "his", "him", "Lottie", "Granny Wren", "Juniper", "Fennick", "Mirrow", "Patience", "Anchor"),
     ("Hattie", "she", "her", "her", "Arlo", "Uncle Abel", "Skip", "Aldwater", "Venn", "Good Hope", "Plough"),
-    ("Ewan", "he", "his", "him", "Nell", "Great-aunt Hilda", "Bramble", "Lowmire", "Harl", "Marigold",
-     "Bell"),
-    ("Rosa", "she", "her", "her", "Finn", "Grandpa Joss", "Tansy", "Marrowick", "Sable", "Heron",
-     "Ferry Inn"),
+    ("Ewan", "he", "his", "him", "Nell", "Great-aunt Hilda", "Bramble", "Lowmire", "Harl", "Marigold", "Bell"),
+    ("Rosa", "she", "her", "her", "Finn", "Grandpa Joss", "Tansy", "Marrowick", "Sable", "Heron", "Ferry Inn"),
 )
 EN_CAST_FIELDS = ("hero", "he", "his", "him", "friend", "elder", "dog", "town", "river", "boat", "inn")
-EN_BOOK_TITLES = ("Letters from {town}", "The Boatbuilder of {town}", "A Year in {town}",
-                  "High Water at {town}", "The {river} Almanac", "Winter Lights over {town}",
-                  "Under {town} Bridge")
+EN_BOOK_TITLES = (
+    "Letters from {town}",
+    "The Boatbuilder of {town}",
+    "A Year in {town}",
+    "High Water at {town}",
+    "The {river} Almanac",
+    "Winter Lights over {town}",
+    "Under {town} Bridge",
+)
 ZH_CASTS = (  # hero, ta, friend, elder, dog, town, river
     ("林小满", "她", "阿杰", "外婆", "大黄", "白溪镇", "白溪"),
     ("周阿禾", "他", "小芸", "爷爷", "阿福", "青岚镇", "青溪"),
@@ -160,35 +238,102 @@ ZH_CASTS = (  # hero, ta, friend, elder, dog, town, river
     ("顾小北", "他", "阿月", "姥姥", "花花", "梅岭镇", "梅溪"),
 )
 ZH_CAST_FIELDS = ("hero", "ta", "friend", "elder", "dog", "town", "river")
-ZH_BOOK_TITLES = ("{town}纪事", "{river}边的日子", "{town}的四季", "{hero}的小镇", "流过{town}的{river}",
-                  "{town}旧事")
+ZH_BOOK_TITLES = ("{town}纪事", "{river}边的日子", "{town}的四季", "{hero}的小镇", "流过{town}的{river}", "{town}旧事")
 EN_NUMBER_WORDS = ("One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
 ZH_NUMBER_WORDS = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十")
 
 EN_SYNONYMS = {
-    "often": "frequently", "usually": "normally", "quickly": "rapidly", "very": "really",
-    "almost": "nearly", "nearly": "almost", "perhaps": "maybe", "large": "big", "big": "large",
-    "difficult": "hard", "finally": "eventually", "whole": "entire", "entire": "whole",
-    "simply": "just", "useful": "helpful", "helpful": "useful", "quiet": "calm", "calm": "quiet",
-    "buy": "purchase", "repair": "fix", "shop": "store", "begin": "start", "small": "little",
-    "surprising": "remarkable", "friendly": "welcoming", "cheap": "inexpensive", "old": "former",
+    "often": "frequently",
+    "usually": "normally",
+    "quickly": "rapidly",
+    "very": "really",
+    "almost": "nearly",
+    "nearly": "almost",
+    "perhaps": "maybe",
+    "large": "big",
+    "big": "large",
+    "difficult": "hard",
+    "finally": "eventually",
+    "whole": "entire",
+    "entire": "whole",
+    "simply": "just",
+    "useful": "helpful",
+    "helpful": "useful",
+    "quiet": "calm",
+    "calm": "quiet",
+    "buy": "purchase",
+    "repair": "fix",
+    "shop": "store",
+    "begin": "start",
+    "small": "little",
+    "surprising": "remarkable",
+    "friendly": "welcoming",
+    "cheap": "inexpensive",
+    "old": "former",
 }
-EN_APPENDIX = ("Thanks for reading.", "Updated with a reader's suggestion.", "Comments are welcome below.",
-               "Edited for clarity.", "More photos will follow soon.", "This page was revised last week.")
+APPENDIX = {  # sentences a near-duplicate may gain, by (source, language)
+    ("web_en", "en"): (
+        "Thanks for reading.",
+        "Updated with a reader's suggestion.",
+        "Comments are welcome below.",
+        "Edited for clarity.",
+        "More photos will follow soon.",
+        "This page was revised last week.",
+    ),
+    ("encyclopedia", "en"): (
+        "This article needs additional citations.",
+        "See also the list of local museums.",
+        "The article was last revised in the spring.",
+    ),
+    ("books", "en"): (
+        "Nobody said anything for a while.",
+        "The rest of the day passed quietly.",
+        "Outside, the wind had dropped.",
+    ),
+    ("web_zh", "zh"): (
+        "欢迎在评论区留言交流。",
+        "本文有删改。",
+        "以上仅代表个人看法。",
+        "图片来自网络。",
+        "转载请注明出处。",
+        "感谢阅读。",
+    ),
+    ("encyclopedia", "zh"): ("本条目内容仅供参考。", "参见当地的风物志。", "本条目有待补充。"),
+    ("books", "zh"): ("那天剩下的时间过得很平静。", "谁也没有再说什么。", "窗外的风渐渐停了。"),
+}
 ZH_SYNONYMS = {
-    "非常": "十分", "十分": "非常", "但是": "不过", "不过": "但是", "马上": "立刻", "立刻": "马上",
-    "常常": "经常", "经常": "常常", "因为": "由于", "特别": "格外", "格外": "特别", "慢慢": "渐渐",
-    "渐渐": "慢慢", "许多": "很多", "很多": "许多", "如今": "现在", "现在": "如今", "觉得": "感觉",
+    "非常": "十分",
+    "十分": "非常",
+    "但是": "不过",
+    "不过": "但是",
+    "马上": "立刻",
+    "立刻": "马上",
+    "常常": "经常",
+    "经常": "常常",
+    "因为": "由于",
+    "特别": "格外",
+    "格外": "特别",
+    "慢慢": "渐渐",
+    "渐渐": "慢慢",
+    "许多": "很多",
+    "很多": "许多",
+    "如今": "现在",
+    "现在": "如今",
+    "觉得": "感觉",
 }
 ZH_TYPOS = {"的": "得", "在": "再", "再": "在", "做": "作", "那": "哪", "候": "侯", "已": "以"}
-ZH_APPENDIX = ("欢迎在评论区留言交流。", "本文有删改。", "以上仅代表个人看法。", "图片来自网络。",
-               "转载请注明出处。", "感谢阅读。")
-CODE_TODOS = ("TODO: add a test for the empty case.", "TODO: document the error cases.",
-              "NOTE: keep in sync with the old implementation.", "TODO: benchmark on large inputs.")
+CODE_TODOS = (
+    "TODO: add a test for the empty case.",
+    "TODO: document the error cases.",
+    "NOTE: keep in sync with the old implementation.",
+    "TODO: benchmark on large inputs.",
+)
 BROKEN_TEXT = {
-    "en": ("The council will meet on Thursday to discuss the new cycle lanes along the river.",
-           "Our volunteers planted two hundred trees beside the school playing field this spring.",
-           "The ferry timetable changes on the first Monday of October."),
+    "en": (
+        "The council will meet on Thursday to discuss the new cycle lanes along the river.",
+        "Our volunteers planted two hundred trees beside the school playing field this spring.",
+        "The ferry timetable changes on the first Monday of October.",
+    ),
     "zh": ("社区将于本周六上午在活动室举办旧物交换会。", "图书馆周一闭馆，其余时间正常开放。"),
     "code": ("def add(a, b):\n    return a + b\n", "func Add(a, b int) int {\n\treturn a + b\n}\n"),
 }
@@ -198,11 +343,10 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fff
 _SLOT = re.compile(r"\{(\w+)(?::(\d+)-(\d+))?\}")
 _SPIN = re.compile(r"\{([^{}]*\|[^{}]*)\}")
 _SNIPPET = re.compile(r"^(?:#|//) ==== snippet: (\S+) \| topic: (\S+)\s*$")
-_EN_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_ZH_SENTENCE_END = re.compile(r"(?<=[。！？])")
 
 
 # ---------------------------------------------------------------- similarity (the brief's definition)
+
 
 def is_chinese(text: str) -> bool:
     """Han characters are more than 30% of the non-space characters."""
@@ -229,7 +373,7 @@ def word_shingles(text: str) -> frozenset:
     words = spaced_words(text)
     if len(words) < 5:
         return frozenset([tuple(words)])
-    return frozenset(tuple(words[i:i + 5]) for i in range(len(words) - 4))
+    return frozenset(tuple(words[i : i + 5]) for i in range(len(words) - 4))
 
 
 def han_shingles(text: str, fold_digits: bool) -> frozenset:
@@ -239,7 +383,7 @@ def han_shingles(text: str, fold_digits: bool) -> frozenset:
         kept = "".join("0" if ch.isdigit() else ch for ch in kept.lower())
     if len(kept) < 5:
         return frozenset([kept])
-    return frozenset(kept[i:i + 5] for i in range(len(kept) - 4))
+    return frozenset(kept[i : i + 5] for i in range(len(kept) - 4))
 
 
 def shingle_variants(text: str) -> tuple[frozenset, ...]:
@@ -265,10 +409,8 @@ def jaccard_range(a: tuple[frozenset, ...], b: tuple[frozenset, ...]) -> tuple[f
 def normalize_text(text: str) -> str:
     """The pipeline's NormalizeText steps (transforms/normalize.py), re-implemented with the stdlib."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text
-                   if ch != "\ufeff" and not (unicodedata.category(ch) == "Cc" and ch not in "\n\t"))
-    text = "".join(" " if unicodedata.category(ch) == "Zs" and ch not in (" ", "\u3000") else ch
-                   for ch in text)
+    text = "".join(ch for ch in text if ch != "\ufeff" and not (unicodedata.category(ch) == "Cc" and ch not in "\n\t"))
+    text = "".join(" " if unicodedata.category(ch) == "Zs" and ch not in (" ", "\u3000") else ch for ch in text)
     text = re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)
     text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
     return unicodedata.normalize("NFC", text)
@@ -279,6 +421,7 @@ def han_count(text: str) -> int:
 
 
 # ---------------------------------------------------------------- pools
+
 
 @dataclasses.dataclass
 class Section:
@@ -367,12 +510,18 @@ def read_snippets(lang: str) -> list[Snippet]:
 
 # ---------------------------------------------------------------- templates
 
+
 class Filler:
     """Fills the templates of one document: "{a|b}" picks an alternative, "{slot}" a value that stays
     fixed within the document, "{key:lo-hi}" a whole number; subject fields take precedence."""
 
-    def __init__(self, rng: random.Random, lists: dict[str, list[str]] | None = None,
-                 fields: dict[str, str] | None = None, thousands: bool = False) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        lists: dict[str, list[str]] | None = None,
+        fields: dict[str, str] | None = None,
+        thousands: bool = False,
+    ) -> None:
         self.rng = rng
         self.lists = lists or {}
         self.fields = fields or {}
@@ -464,23 +613,24 @@ def later_date(rng: random.Random, date: str) -> str:
 
 # ---------------------------------------------------------------- documents
 
+
 @dataclasses.dataclass
 class Doc:
     """One line of an output file before ids are assigned."""
 
     source: str
-    role: str                  # original | exact_dup | near_dup | junk | broken
-    lang: str                  # en | zh | code | fr | de | es | ru | ja
+    role: str  # original | exact_dup | near_dup | junk | broken
+    lang: str  # en | zh | code | fr | de | es | ru | ja
     text: str | None
     fields: dict = dataclasses.field(default_factory=dict)
-    kind: str = ""             # junk kind, exact-dup variant, near-dup edits or broken kind
+    kind: str = ""  # junk kind, exact-dup variant, near-dup edits or broken kind
     parent: Doc | None = None  # the original of a copy
-    head: str | None = None    # title or heading line of prose documents
+    head: str | None = None  # title or heading line of prose documents
     paras: list[list[str]] | None = None
     joiner: str = " "
     shingles: tuple[frozenset, ...] = ()
     id: str | None = None
-    line_no: int = 0           # 1-based line in the output file
+    line_no: int = 0  # 1-based line in the output file
 
     def sentences_text(self) -> str:
         return render(self.head, self.paras or [], self.joiner)
@@ -492,8 +642,9 @@ def render(head: str | None, paras: list[list[str]], joiner: str) -> str:
     return "\n\n".join(blocks)
 
 
-def choose_distinct(existing: list[tuple[frozenset, ...]],
-                    make: Callable[[], tuple[Doc, list[int]] | None]) -> tuple[Doc, list[int], float] | None:
+def choose_distinct(
+    existing: list[tuple[frozenset, ...]], make: Callable[[], tuple[Doc, list[int]] | None]
+) -> tuple[Doc, list[int], float] | None:
     """Call `make` until its document is dissimilar enough from `existing`; else return the best try."""
     best: tuple[Doc, list[int], float] | None = None
     for _ in range(TRIES):
@@ -510,8 +661,9 @@ def choose_distinct(existing: list[tuple[frozenset, ...]],
     return best
 
 
-def make_web(rng: random.Random, source: str, sections: list[Section], total: int,
-             k_range: tuple[int, int]) -> list[Doc]:
+def make_web(
+    rng: random.Random, source: str, sections: list[Section], total: int, k_range: tuple[int, int]
+) -> list[Doc]:
     """Web pages: 2-5 paragraphs of sentences from one topic."""
     english = source == "web_en"
     topics = [s for s in sections if s.kind == "topic"]
@@ -523,13 +675,15 @@ def make_web(rng: random.Random, source: str, sections: list[Section], total: in
         uses = [0] * len(topic.lines)
         existing: list[tuple[frozenset, ...]] = []
         for _ in range(n_docs):
+
             def make(topic: Section = topic, uses: list[int] = uses) -> tuple[Doc, list[int]] | None:
                 picked = pick_balanced(rng, uses, rng.randint(*k_range))
                 filler = Filler(rng)
                 sentences = [filler(topic.lines[i]) for i in picked]
                 paras = split_paragraphs(rng, sentences, 2, 5)
-                doc = Doc(source, "original", "en" if english else "zh", None, paras=paras,
-                          joiner=" " if english else "")
+                doc = Doc(
+                    source, "original", "en" if english else "zh", None, paras=paras, joiner=" " if english else ""
+                )
                 doc.text = doc.sentences_text()
                 long_enough = len(doc.text.split()) >= 80 if english else han_count(doc.text) >= 120
                 return (doc, picked) if long_enough else None
@@ -550,7 +704,8 @@ def make_web(rng: random.Random, source: str, sections: list[Section], total: in
                 if rng.random() < 0.4:
                     url = f"https://{host}/{date[:4]}/{date[5:7]}/{slug}"
             else:
-                url = f"https://{host}/{section_path}/{date.replace('-', '')}/{rng.randint(10000, 99999)}.html"
+                day = date.replace("-", "")
+                url = f"https://{host}/{section_path}/{day}/{rng.randint(10000, 99999)}.html"
             while url in urls:
                 url += f"-{rng.randint(2, 9)}" if english else ""
                 if not english:
@@ -561,8 +716,9 @@ def make_web(rng: random.Random, source: str, sections: list[Section], total: in
     return docs
 
 
-def make_encyclopedia(rng: random.Random, sections: list[Section], per_category: Sequence[int],
-                      english: bool) -> list[Doc]:
+def make_encyclopedia(
+    rng: random.Random, sections: list[Section], per_category: Sequence[int], english: bool
+) -> list[Doc]:
     """Articles about invented subjects: a title line, then 2-3 paragraphs."""
     lists = {s.name: s.lines for s in sections if s.kind == "slot"}
     categories = [s for s in sections if s.kind == "category"]
@@ -579,16 +735,28 @@ def make_encyclopedia(rng: random.Random, sections: list[Section], per_category:
         for subject in rng.sample(subjects, n_docs):
             fields = dict(zip(field_names, [v.strip() for v in subject.split(" | ")], strict=True))
 
-            def make(fields: dict[str, str] = fields, uses: list[int] = uses,
-                     leads: list[str] = leads, body: list[str] = body,
-                     category: Section = category) -> tuple[Doc, list[int]] | None:
+            def make(
+                fields: dict[str, str] = fields,
+                uses: list[int] = uses,
+                leads: list[str] = leads,
+                body: list[str] = body,
+                category: Section = category,
+            ) -> tuple[Doc, list[int]] | None:
                 filler = Filler(rng, lists, fields, thousands=english)
                 picked = pick_balanced(rng, uses, rng.randint(6, 9) if english else rng.randint(5, 8))
                 sentences = [filler(rng.choice(leads))] + [filler(body[i]) for i in picked]
                 title = filler(category.options["title"])
                 paras = split_paragraphs(rng, sentences, 2, 3)
-                doc = Doc("encyclopedia", "original", "en" if english else "zh", None,
-                          fields={"title": title}, head=title, paras=paras, joiner=" " if english else "")
+                doc = Doc(
+                    "encyclopedia",
+                    "original",
+                    "en" if english else "zh",
+                    None,
+                    fields={"title": title},
+                    head=title,
+                    paras=paras,
+                    joiner=" " if english else "",
+                )
                 doc.text = doc.sentences_text()
                 long_enough = len(doc.text.split()) >= 80 if english else han_count(doc.text) >= 120
                 return (doc, picked) if long_enough else None
@@ -605,25 +773,46 @@ def make_encyclopedia(rng: random.Random, sections: list[Section], per_category:
 
 
 def make_books(rng: random.Random, sections: list[Section], plan: Sequence[int], english: bool) -> list[Doc]:
-    """Chapters: each book has its own cast; its chapters use disjoint, season-ordered scenes."""
+    """Chapters: each book has its own cast; its chapters use disjoint scenes, in season order.
+
+    Scenes are picked greedily so that a new chapter shares as few scenes as possible with any chapter
+    written so far (those of other books use other casts, but the rest of the sentence is the same)."""
     scenes = [s for s in sections if s.kind == "scene"]
     casts = EN_CASTS if english else ZH_CASTS
     field_names = EN_CAST_FIELDS if english else ZH_CAST_FIELDS
     titles = EN_BOOK_TITLES if english else ZH_BOOK_TITLES
+    written: list[set[int]] = []  # scene sets of accepted chapters
     existing: list[tuple[frozenset, ...]] = []
     docs: list[Doc] = []
     for book, n_chapters in enumerate(plan):
         cast = dict(zip(field_names, casts[book], strict=True))
         book_title = Filler(rng, fields=cast)(titles[book])
-        per_chapter = len(scenes) // n_chapters if english else min(7, len(scenes) // n_chapters)
-        best: tuple[float, list[Doc]] | None = None
-        for _ in range(TRIES // 4):
-            order = rng.sample(range(len(scenes)), len(scenes))
-            chapters: list[Doc] = []
-            worst = 0.0
-            for number in range(n_chapters):
-                size = per_chapter - (1 if english and rng.random() < 0.3 else 0)
-                picked = sorted(order[number * per_chapter:number * per_chapter + size])
+        used_in_book: set[int] = set()
+        for number in range(n_chapters):
+
+            def make(
+                cast: dict[str, str] = cast,
+                used_in_book: set[int] = used_in_book,
+                number: int = number,
+                book_title: str = book_title,
+            ) -> tuple[Doc, list[int]] | None:
+                size = rng.choice((7, 7, 8)) if english else 7
+                picked: list[int] = []
+                shared = [0] * len(written)
+                free = [i for i in range(len(scenes)) if i not in used_in_book]
+                if len(free) < size:
+                    return None
+                while len(picked) < size:
+
+                    def cost(i: int) -> tuple[int, float]:
+                        worst = max((shared[c] + (i in w) for c, w in enumerate(written)), default=0)
+                        return worst, rng.random()
+
+                    best = min((i for i in free if i not in picked), key=cost)
+                    picked.append(best)
+                    for c, w in enumerate(written):
+                        shared[c] += best in w
+                picked.sort()
                 filler = Filler(rng, fields=cast)
                 paras = [[filler(line) for line in scenes[i].lines] for i in picked]
                 if english:
@@ -632,26 +821,32 @@ def make_books(rng: random.Random, sections: list[Section], plan: Sequence[int],
                 else:
                     heading = f"第{ZH_NUMBER_WORDS[number]}章"
                     title = f"{book_title} {heading}"
-                doc = Doc("books", "original", "en" if english else "zh", None, fields={"title": title},
-                          head=heading, paras=paras, joiner=" " if english else "")
+                doc = Doc(
+                    "books",
+                    "original",
+                    "en" if english else "zh",
+                    None,
+                    fields={"title": title},
+                    head=heading,
+                    paras=paras,
+                    joiner=" " if english else "",
+                )
                 doc.text = doc.sentences_text()
-                doc.shingles = shingle_variants(doc.text)
-                others = existing + [c.shingles for c in chapters]
-                worst = max([worst] + [jaccard_range(doc.shingles, o)[1] for o in others])
-                chapters.append(doc)
-            if best is None or worst < best[0]:
-                best = (worst, chapters)
-            if worst < GENERATION_MAX_JACCARD:
-                break
-        if best is None or best[0] >= ORIGINAL_MAX_JACCARD:
-            continue
-        for doc in best[1]:
+                return doc, picked
+
+            chosen = choose_distinct(existing, make)
+            if chosen is None or chosen[2] >= ORIGINAL_MAX_JACCARD:
+                continue
+            doc, picked, _ = chosen
+            used_in_book.update(picked)
+            written.append(set(picked))
             existing.append(doc.shingles)
             docs.append(doc)
     return docs
 
 
 # ---------------------------------------------------------------- code files
+
 
 def merge_imports(lang: str, lines: list[str]) -> list[str]:
     if lang == "python":
@@ -662,15 +857,19 @@ def merge_imports(lang: str, lines: list[str]) -> list[str]:
             if match:
                 froms.setdefault(match.group(1), set()).update(n.strip() for n in match.group(2).split(","))
             else:
-                plain.add(line[len("import "):].strip())
-        future = [f"from __future__ import {', '.join(sorted(froms.pop('__future__')))}"] \
-            if "__future__" in froms else []
-        return future + [f"import {m}" for m in sorted(plain)] + \
-            [f"from {m} import {', '.join(sorted(names))}" for m, names in sorted(froms.items())]
+                plain.add(line[len("import ") :].strip())
+        future = (
+            [f"from __future__ import {', '.join(sorted(froms.pop('__future__')))}"] if "__future__" in froms else []
+        )
+        return (
+            future
+            + [f"import {m}" for m in sorted(plain)]
+            + [f"from {m} import {', '.join(sorted(names))}" for m, names in sorted(froms.items())]
+        )
     if lang == "rust":
         merged: dict[str, set[str]] = {}
         for line in lines:
-            path = line[len("use "):].rstrip(";")
+            path = line[len("use ") :].rstrip(";")
             if "::{" in path:
                 base, names = path.split("::{", 1)
                 merged.setdefault(base, set()).update(n.strip() for n in names.rstrip("}").split(","))
@@ -680,16 +879,18 @@ def merge_imports(lang: str, lines: list[str]) -> list[str]:
         out = []
         for base, names in sorted(merged.items()):
             ordered = sorted(names, key=lambda n: (n != "self", n))
-            out.append(f"use {base}::{ordered[0]};" if len(ordered) == 1 and ordered[0] != "self"
-                       else f"use {base}::{{{', '.join(ordered)}}};")
+            out.append(
+                f"use {base}::{ordered[0]};"
+                if len(ordered) == 1 and ordered[0] != "self"
+                else f"use {base}::{{{', '.join(ordered)}}};"
+            )
         return out
     if lang == "javascript":
         return list(dict.fromkeys(lines))
     return sorted(set(lines))
 
 
-def compose_code(lang: str, snippets: list[Snippet], topic: str, project: str, component: str,
-                 stem: str) -> str:
+def compose_code(lang: str, snippets: list[Snippet], topic: str, project: str, component: str, stem: str) -> str:
     """A source file made of snippets of one language, with a header and one import block."""
     phrase = TOPIC_PHRASES.get(topic, "Assorted helpers")
     doc_line = f"{phrase} used by the {project} {component}."
@@ -700,20 +901,24 @@ def compose_code(lang: str, snippets: list[Snippet], topic: str, project: str, c
         block = ("\n" + "\n".join(imports) + "\n") if imports else ""
         return head + block + "\n\n" + "\n\n\n".join(bodies) + "\n"
     if lang == "javascript":
-        exports = [m.group(1) for body in bodies
-                   for m in re.finditer(r"^(?:async function|function|class) (\w+)", body, re.MULTILINE)]
+        exports = [
+            m.group(1)
+            for body in bodies
+            for m in re.finditer(r"^(?:async function|function|class) (\w+)", body, re.MULTILINE)
+        ]
         head = f"'use strict';\n\n/**\n * {doc_line}\n */\n"
         block = ("\n" + "\n".join(imports) + "\n") if imports else ""
         tail = f"\nmodule.exports = {{ {', '.join(exports)} }};\n"
         return head + block + "\n" + "\n\n".join(bodies) + "\n" + tail
     if lang == "golang":
         package = GO_PACKAGES.get(topic, "helpers")
-        head = f"// Package {package} provides {phrase[0].lower() + phrase[1:]} for the {project} {component}.\n"
+        what = phrase[0].lower() + phrase[1:]
+        head = f"// Package {package} provides {what} for the {project} {component}.\n"
         head += f"package {package}\n"
         if len(imports) == 1:
             head += f"\n{imports[0]}\n"
         elif imports:
-            head += "\nimport (\n" + "".join(f"\t{line[len('import '):]}\n" for line in imports) + ")\n"
+            head += "\nimport (\n" + "".join(f"\t{line[len('import ') :]}\n" for line in imports) + ")\n"
         return head + "\n" + "\n\n".join(bodies) + "\n"
     if lang == "clang":
         head = f"/* {stem}.c: {doc_line[0].lower() + doc_line[1:]} */\n"
@@ -737,8 +942,10 @@ def make_code(rng: random.Random, per_lang: int) -> list[Doc]:
         uses = [0] * len(snippets)
         existing: list[tuple[frozenset, ...]] = []
         for _ in range(per_lang):
-            def make(lang: str = lang, snippets: list[Snippet] = snippets,
-                     uses: list[int] = uses) -> tuple[Doc, list[int]] | None:
+
+            def make(
+                lang: str = lang, snippets: list[Snippet] = snippets, uses: list[int] = uses
+            ) -> tuple[Doc, list[int]] | None:
                 picked = pick_balanced(rng, uses, rng.choice((2, 3, 3, 4, 4, 5)))
                 chosen = [snippets[i] for i in picked]
                 primary = max(chosen, key=lambda s: (len(s.body), s.name))
@@ -756,7 +963,8 @@ def make_code(rng: random.Random, per_lang: int) -> list[Doc]:
                 if path in paths:
                     return None
                 text = compose_code(lang, chosen, topic, project, component, stem)
-                doc = Doc("code", "original", "code", text, fields={"path": path, "lang_hint": LANG_HINTS[lang]})
+                fields = {"path": path, "lang_hint": LANG_HINTS[lang]}
+                doc = Doc("code", "original", "code", text, fields=fields)
                 return doc, picked
 
             chosen = choose_distinct(existing, make)
@@ -773,6 +981,7 @@ def make_code(rng: random.Random, per_lang: int) -> list[Doc]:
 
 # ---------------------------------------------------------------- planted copies
 
+
 def crlf_variant(rng: random.Random, text: str) -> str:
     return "\r\n".join(line + rng.choice((" ", "  ", "\t", " \t", "   ")) for line in text.split("\n"))
 
@@ -782,8 +991,11 @@ def copy_fields(rng: random.Random, doc: Doc, near: bool) -> dict:
     if "url" in fields:
         host = rng.choice(MIRROR_HOSTS)
         path = fields["url"].split("/", 3)[3]
-        fields["url"] = f"https://{host}/{path}" if not near or rng.random() < 0.5 else \
-            fields["url"] + rng.choice(("?utm_source=newsletter", "?ref=feed", "#comments"))
+        fields["url"] = (
+            f"https://{host}/{path}"
+            if not near or rng.random() < 0.5
+            else fields["url"] + rng.choice(("?utm_source=newsletter", "?ref=feed", "#comments"))
+        )
         fields["date"] = later_date(rng, fields["date"]) if near or rng.random() < 0.5 else fields["date"]
     if "path" in fields:
         fields["path"] = (f"forks/{rng.choice(PROJECTS)}/" if near else "vendor/") + fields["path"]
@@ -796,14 +1008,14 @@ def replace_word(text: str, old: str, new: str, occurrence: int) -> str:
     match = matches[occurrence]
     found = match.group(0)
     replacement = new[:1].upper() + new[1:] if found[:1].isupper() else new
-    return text[:match.start()] + replacement + text[match.end():]
+    return text[: match.start()] + replacement + text[match.end() :]
 
 
 def typo(rng: random.Random, word: str) -> str:
     i = rng.randint(1, len(word) - 3)
     if rng.random() < 0.5:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]  # swap two letters
-    return word[:i] + word[i + 1:]  # drop one letter
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # swap two letters
+    return word[:i] + word[i + 1 :]  # drop one letter
 
 
 def edit_prose(rng: random.Random, doc: Doc) -> tuple[list[list[str]], list[str]]:
@@ -822,18 +1034,22 @@ def edit_prose(rng: random.Random, doc: Doc) -> tuple[list[list[str]], list[str]
                 if not words:
                     continue
                 m = rng.choice(words)
-                paras[p][s] = sentence[:m.start()] + typo(rng, m.group(0)) + sentence[m.end():]
+                paras[p][s] = sentence[: m.start()] + typo(rng, m.group(0)) + sentence[m.end() :]
             else:
                 spots = [i for i, ch in enumerate(sentence) if ch in ZH_TYPOS]
                 if not spots:
                     continue
                 i = rng.choice(spots)
-                paras[p][s] = sentence[:i] + ZH_TYPOS[sentence[i]] + sentence[i + 1:]
+                paras[p][s] = sentence[:i] + ZH_TYPOS[sentence[i]] + sentence[i + 1 :]
         elif op == "synonym":
             table = EN_SYNONYMS if english else ZH_SYNONYMS
-            found = [(w, i) for w in sorted(table)
-                     for i, _ in enumerate(re.finditer(rf"\b{w}\b" if english else w, sentence,
-                                                       flags=re.IGNORECASE if english else 0))]
+            found = [
+                (w, i)
+                for w in sorted(table)
+                for i, _ in enumerate(
+                    re.finditer(rf"\b{w}\b" if english else w, sentence, flags=re.IGNORECASE if english else 0)
+                )
+            ]
             if not found:
                 continue
             word, occurrence = rng.choice(found)
@@ -842,20 +1058,23 @@ def edit_prose(rng: random.Random, doc: Doc) -> tuple[list[list[str]], list[str]
             else:
                 paras[p][s] = sentence.replace(word, table[word], 1)
         elif op == "number":
-            numbers = [(pi, si, m) for pi, para in enumerate(paras) for si, sent in enumerate(para)
-                       for m in re.finditer(r"\d+", sent)]
+            numbers = [
+                (pi, si, m)
+                for pi, para in enumerate(paras)
+                for si, sent in enumerate(para)
+                for m in re.finditer(r"\d+", sent)
+            ]
             if not numbers:
                 continue
             pi, si, m = rng.choice(numbers)
             value = int(m.group(0).replace(",", ""))
             new = str(value + rng.choice((1, 2, 3, 10)) if value < 1000 else value + rng.choice((1, 2, 5)))
             sent = paras[pi][si]
-            paras[pi][si] = sent[:m.start()] + new + sent[m.end():]
+            paras[pi][si] = sent[: m.start()] + new + sent[m.end() :]
         elif op == "append":
-            paras[-1].append(rng.choice(EN_APPENDIX if english else ZH_APPENDIX))
+            paras[-1].append(rng.choice(APPENDIX[doc.source, doc.lang]))
         elif op == "drop":
-            candidates = [(pi, si) for pi, para in enumerate(paras) if len(para) >= 3
-                          for si in range(1, len(para))]
+            candidates = [(pi, si) for pi, para in enumerate(paras) if len(para) >= 3 for si in range(1, len(para))]
             if not candidates:
                 continue
             pi, si = rng.choice(candidates)
@@ -871,17 +1090,27 @@ def edit_code(rng: random.Random, text: str, lang_hint: str) -> tuple[str, list[
     marker = "#" if lang_hint == "python" else "//"
     for op in ops:
         if op == "number":
-            spots = [(i, m) for i, line in enumerate(lines[1:], start=1)
-                     for m in re.finditer(r"(?<![\w.])\d+(?![\w.])", line)]
+            # Constants only: not 0 or 1, not an index or an offset, so the code keeps its meaning.
+            spots = [
+                (i, m)
+                for i, line in enumerate(lines[1:], start=1)
+                for m in re.finditer(r"(?<![\w.\[])(?<!- )\d+(?![\w.\]])", line)
+                if int(m.group(0)) > 1
+            ]
             if not spots:
                 continue
             i, m = rng.choice(spots)
-            value = int(m.group(0))
-            lines[i] = lines[i][:m.start()] + str(value * 2 if value > 1 else value + 1) + lines[i][m.end():]
+            lines[i] = lines[i][: m.start()] + str(int(m.group(0)) * 2) + lines[i][m.end() :]
         elif op == "todo":
-            starts = [i for i, line in enumerate(lines)
-                      if re.match(r"\s*(def|func|fn|pub fn|function|async function|class|struct|static|int|"
-                                  r"char|void|bool|size_t|long|unsigned|uint64_t|double)\b", line)]
+            starts = [
+                i
+                for i, line in enumerate(lines)  # top-level definitions (and Python methods)
+                if re.match(
+                    r"(\s*def|func|fn|pub fn|function|async function|class|struct|static|int|"
+                    r"char|void|bool|size_t|long|unsigned|uint64_t|double)\b",
+                    line,
+                )
+            ]
             if not starts:
                 continue
             i = rng.choice(starts)
@@ -889,13 +1118,16 @@ def edit_code(rng: random.Random, text: str, lang_hint: str) -> tuple[str, list[
             note = rng.choice(CODE_TODOS)
             lines.insert(i, f"{indent}/* {note} */" if lang_hint == "c" else f"{indent}{marker} {note}")
         elif op == "comment_typo":
-            spots = [(i, m) for i, line in enumerate(lines)
-                     if line.lstrip().startswith(("#", "//", "/*", "*", '"""'))
-                     for m in re.finditer(r"\b[a-z]{6,}\b", line)]
+            spots = [
+                (i, m)
+                for i, line in enumerate(lines)
+                if line.lstrip().startswith(("#", "//", "/*", "*", '"""'))
+                for m in re.finditer(r"\b[a-z]{6,}\b", line)
+            ]
             if not spots:
                 continue
             i, m = rng.choice(spots)
-            lines[i] = lines[i][:m.start()] + typo(rng, m.group(0)) + lines[i][m.end():]
+            lines[i] = lines[i][: m.start()] + typo(rng, m.group(0)) + lines[i][m.end() :]
         done.append(op)
     return "\n".join(lines), done
 
@@ -913,8 +1145,17 @@ def plant_copies(rng: random.Random, source: str, originals: list[Doc]) -> list[
 
     for _ in range(EXACT_PLAIN[source]):
         orig = take(originals)
-        copies.append(Doc(source, "exact_dup", orig.lang, orig.text, copy_fields(rng, orig, False),
-                          kind="byte_identical", parent=orig))
+        copies.append(
+            Doc(
+                source,
+                "exact_dup",
+                orig.lang,
+                orig.text,
+                copy_fields(rng, orig, False),
+                kind="byte_identical",
+                parent=orig,
+            )
+        )
     for variant in EXACT_NORMALIZED[source]:
         if variant == "nfd":
             orig = take([d for d in originals if unicodedata.normalize("NFD", d.text or "") != d.text])
@@ -924,8 +1165,7 @@ def plant_copies(rng: random.Random, source: str, originals: list[Doc]) -> list[
             orig = take([d for d in originals if "\n" in (d.text or "")])
             text = crlf_variant(rng, orig.text or "")
             kind = "crlf_trailing_whitespace"
-        copies.append(Doc(source, "exact_dup", orig.lang, text, copy_fields(rng, orig, False), kind=kind,
-                          parent=orig))
+        copies.append(Doc(source, "exact_dup", orig.lang, text, copy_fields(rng, orig, False), kind=kind, parent=orig))
     for lang, (singles, doubles) in NEAR_DUP[source].items():
         pool = [d for d in originals if d.lang == lang]
         for n_copies in [2] * doubles + [1] * singles:
@@ -946,14 +1186,16 @@ def plant_copies(rng: random.Random, source: str, originals: list[Doc]) -> list[
                 else:
                     raise RuntimeError(f"could not make a near duplicate of a {source} document")
                 made.append(normalize_text(text))
-                copy = Doc(source, "near_dup", orig.lang, text, copy_fields(rng, orig, True),
-                           kind=", ".join(ops), parent=orig)
+                copy = Doc(
+                    source, "near_dup", orig.lang, text, copy_fields(rng, orig, True), kind=", ".join(ops), parent=orig
+                )
                 copy.shingles = shingle_variants(text)
                 copies.append(copy)
     return copies
 
 
 # ---------------------------------------------------------------- junk
+
 
 def make_short(rng: random.Random, source: str, n: int, pools: dict[str, list[Section]]) -> list[Doc]:
     if n == 0:
@@ -964,7 +1206,8 @@ def make_short(rng: random.Random, source: str, n: int, pools: dict[str, list[Se
         items = [("en", t) for t in section(pools["junk_en"], "short", "encyclopedia")]
         items += [("zh", t) for t in section(pools["junk_zh"], "short", "encyclopedia")]
     else:
-        items = [("en", t) for t in section(pools["junk_en"], "short", "books" if source == "books" else "web")]
+        name = "books" if source == "books" else "web"
+        items = [("en", t) for t in section(pools["junk_en"], "short", name)]
     docs = []
     for lang, text in rng.sample(items, n):
         fields: dict[str, str] = {}
@@ -972,14 +1215,59 @@ def make_short(rng: random.Random, source: str, n: int, pools: dict[str, list[Se
             host = rng.choice(EN_HOSTS if lang == "en" else ZH_HOSTS)
             fields = {"url": f"https://{host}/p/{rng.randint(1000, 99999)}", "date": random_date(rng)}
         elif source == "encyclopedia":
-            fields = {"title": text.rstrip(".。").split(":")[0].split("：")[0][:60]}
+            title, _, text = text.partition(" :: ")
+            fields = {"title": title}
         else:
             fields = {"title": rng.choice(("Fragment", "Untitled", "Notes"))}
         docs.append(Doc(source, "junk", lang, text, fields, kind="short"))
     return docs
 
 
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_RULE_TOKEN = re.compile(f"[{_UNSPACED}][^\\s\\w]*|[^\\s{_UNSPACED}]+")
+
+
+def junk_signals(text: str) -> dict[str, float]:
+    """Rough Gopher/FineWeb measurements (one token per Han or kana character, 1.5 characters a word),
+    used to make sure spam and boilerplate fail such rules by a clear margin, not by luck."""
+    tokens = _RULE_TOKEN.findall(text)
+    unspaced = len(re.findall(f"[{_UNSPACED}]", text))
+    n_words = max(len(tokens) - unspaced + unspaced / 1.5, 1.0)
+    lines = [line.strip() for line in text.split("\n") if line.strip()] or [""]
+    n = 3 if unspaced > len(tokens) / 2 else 2
+    grams = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    total = sum(len(t) for t in tokens) or 1
+    top = max((c * sum(map(len, g)) for g, c in grams.items() if c > 1), default=0) / total
+    # Characters covered by 5-grams (8 characters in unspaced text) seen earlier in the text.
+    n = 8 if unspaced > len(tokens) / 2 else 5
+    seen: set[tuple[str, ...]] = set()
+    covered = [False] * len(tokens)
+    for i in range(len(tokens) - n + 1):
+        gram = tuple(tokens[i : i + n])
+        if gram in seen:
+            covered[i : i + n] = [True] * n
+        seen.add(gram)
+    dup = sum(len(t) for t, c in zip(tokens, covered, strict=True) if c) / total
+    return {
+        "symbol_ratio": (text.count("#") + text.count("...") + text.count("…")) / n_words,
+        "ellipsis_lines": sum(line.endswith(("...", "…")) for line in lines) / len(lines),
+        "dup_lines": (len(lines) - len(set(lines))) / len(lines),
+        "top_ngram": top,
+        "dup_ngram": dup,
+        "short_lines": sum(len(line) < 30 for line in lines) / len(lines),
+        "n_words": n_words,
+    }
+
+
+def spam_strength(text: str) -> float:
+    """How far past the nearest Gopher limit a spam page is (1.0 = exactly at a limit)."""
+    s = junk_signals(text)
+    limits = {"symbol_ratio": 0.1, "ellipsis_lines": 0.3, "dup_lines": 0.3, "top_ngram": 0.2, "dup_ngram": 0.15}
+    return max(s[name] / limit for name, limit in limits.items())
+
+
 def make_spam(rng: random.Random, source: str, n: int, pools: dict[str, list[Section]]) -> list[Doc]:
+    """Keyword stuffing, one line repeated, hashtag walls, ellipsis teasers, and a mix of them."""
     english = source == "web_en"
     sections = pools["junk_en" if english else "junk_zh"]
     groups = [s.lines for s in sections if s.kind == "spam" and s.name not in ("lines", "hashtags", "ellipsis")]
@@ -993,37 +1281,40 @@ def make_spam(rng: random.Random, source: str, n: int, pools: dict[str, list[Sec
     for i in range(n):
         style = styles[i % len(styles)]
         words = groups[i % len(groups)]
-        for _ in range(100):
+        for _ in range(200):
             title = sep.join(rng.sample(words, 3))
-            title = title.upper() if english else title
+            shout = title.upper() if english else title
             if style == "stuffing":
                 body = sep.join(rng.choice(words) for _ in range(rng.randint(40, 70)))
-                text = f"{title}\n\n{body}\n\n{rng.choice(lines)}"
+                text = f"{shout}\n\n{body}\n\n{rng.choice(lines)}"
             elif style == "repeat":
-                text = "\n".join([title] + [rng.choice(lines)] * rng.randint(9, 16))
+                text = "\n".join([shout] + [rng.choice(lines)] * rng.randint(9, 16))
             elif style == "hashtags":
-                rows = [" ".join(rng.sample(tags, rng.randint(6, 10))) for _ in range(rng.randint(7, 10))]
-                text = "\n".join([title, *rows])
-            elif style == "ellipsis":
-                rows = [f"{rng.choice(dots)} {rng.choice(words)}{'...' if english else '……'}"
-                        for _ in range(rng.randint(16, 24))]
+                rows = [title[:1].upper() + title[1:]]
+                for _ in range(rng.randint(4, 6)):
+                    rows += [" ".join(rng.sample(tags, rng.randint(6, 10))), rng.choice(lines)]
                 text = "\n".join(rows)
+            elif style == "ellipsis":
+                mark = "..." if english else "……"
+                text = "\n".join(f"{rng.choice(dots)} {rng.choice(words)}{mark}" for _ in range(rng.randint(16, 24)))
             else:
-                text = "\n".join([title, sep.join(rng.choice(words) for _ in range(30)),
-                                  " ".join(rng.sample(tags, 8)), rng.choice(lines), rng.choice(lines)])
+                body = sep.join(rng.choice(words) for _ in range(rng.randint(40, 60)))
+                hashtags = [" ".join(rng.sample(tags, 8)) for _ in range(3)]
+                text = "\n".join([shout, body, *hashtags, rng.choice(lines), rng.choice(lines)])
             size_ok = len(text.split()) >= 60 if english else len("".join(text.split())) >= 120
-            if size_ok and normalize_text(text) not in seen:
+            if size_ok and spam_strength(text) >= 1.5 and normalize_text(text) not in seen:
                 break
         seen.add(normalize_text(text))
-        host = rng.choice(("deals.example.com", "promo.example.net", "best-offers.example.org",
-                           "win.example.com", "free.example.net"))
-        fields = {"url": f"https://{host}/{slugify(text) or 'p'}-{rng.randint(10, 999)}",
-                  "date": random_date(rng)}
+        host = rng.choice(
+            ("deals.example.com", "promo.example.net", "best-offers.example.org", "win.example.com", "free.example.net")
+        )
+        fields = {"url": f"https://{host}/{slugify(text) or 'p'}-{rng.randint(10, 999)}", "date": random_date(rng)}
         docs.append(Doc(source, "junk", "en" if english else "zh", text, fields, kind="spam"))
     return docs
 
 
 def make_boilerplate(rng: random.Random, source: str, n: int, pools: dict[str, list[Section]]) -> list[Doc]:
+    """Navigation, login, cookie banner, link lists, social buttons and footer, in short lines."""
     english = source == "web_en"
     sections = pools["junk_en" if english else "junk_zh"]
 
@@ -1033,33 +1324,31 @@ def make_boilerplate(rng: random.Random, source: str, n: int, pools: dict[str, l
     docs: list[Doc] = []
     seen: set[str] = set()
     for _ in range(n):
-        for _attempt in range(100):
+        for _attempt in range(200):
             brand = rng.choice(items("brand"))
             year = str(rng.randint(2019, 2024))
-            menu = rng.sample(items("menu"), rng.randint(8, 14))
-            style = rng.choice(("lines", "pipes", "bullets"))
-            if style == "pipes":
-                half = len(menu) // 2
-                menu_lines = [" | ".join(menu[:half]), " | ".join(menu[half:])]
-            elif style == "bullets":
-                menu_lines = [f"- {item}" for item in menu]
-            else:
-                menu_lines = menu
+            menu = rng.sample(items("menu"), rng.randint(9, 15))
+            menu_lines = [f"- {item}" for item in menu] if rng.random() < 0.4 else menu
             bullet = rng.choice(("- ", "* ", "• "))
-            cookie = [items("cookie")[0 if english else 0]] + rng.sample(items("cookie")[1:], 2)
+            cookie = [items("cookie")[0]] + rng.sample(items("cookie")[1:], 2)
             links = [bullet + link for link in rng.sample(items("links"), rng.randint(6, 10))]
             social = rng.sample(items("social"), rng.randint(2, 4))
             footer_lines = items("footer")
-            footer = [footer_lines[0]] + rng.sample(footer_lines[1:], rng.randint(2, 4))
-            footer = [line.replace("{year}", year).replace("{brand}", brand)
-                      .replace("{num4}", str(rng.randint(1000, 9999)))
-                      .replace("{num}", str(rng.randint(10000000, 99999999))) for line in footer]
+            footer = [footer_lines[0]] + rng.sample(footer_lines[1:], rng.randint(2, 3))
+            footer = [
+                line.replace("{year}", year)
+                .replace("{brand}", brand)
+                .replace("{num4}", str(rng.randint(1000, 9999)))
+                .replace("{num}", str(rng.randint(10000000, 99999999)))
+                for line in footer
+            ]
             middle = [cookie, links, social]
             rng.shuffle(middle)
             blocks = [[brand, rng.choice(items("login"))], menu_lines, *middle, footer]
             text = "\n\n".join("\n".join(block) for block in blocks)
             size_ok = len(text.split()) >= 50 if english else len("".join(text.split())) >= 100
-            if size_ok and normalize_text(text) not in seen:
+            # FineWeb rejects pages where more than 67% of the lines are shorter than 30 characters.
+            if size_ok and junk_signals(text)["short_lines"] >= 0.8 and normalize_text(text) not in seen:
                 break
         seen.add(normalize_text(text))
         host = rng.choice(EN_HOSTS if english else ZH_HOSTS)
@@ -1081,7 +1370,7 @@ def make_other_lang(rng: random.Random, counts: dict[str, int], pools: dict[str,
         for source in sorted(per_lang):
             for d in range(per_lang[source]):
                 take = 2 if source == "web_en" and d < 2 else 1
-                chosen = [entries[i] for i in order[cursor:cursor + take]]
+                chosen = [entries[i] for i in order[cursor : cursor + take]]
                 cursor += take
                 title = chosen[0][0]
                 body = "\n\n".join(text for _, text in chosen)
@@ -1090,13 +1379,16 @@ def make_other_lang(rng: random.Random, counts: dict[str, int], pools: dict[str,
                     fields = {"title": title}
                 else:
                     text = body
-                    fields = {"url": f"https://{lang}.example.com/article/{rng.randint(1000, 99999)}",
-                              "date": random_date(rng)}
+                    fields = {
+                        "url": f"https://{lang}.example.com/article/{rng.randint(1000, 99999)}",
+                        "date": random_date(rng),
+                    }
                 docs.append(Doc(source, "junk", lang, text, fields, kind="other_lang"))
     return docs
 
 
 # ---------------------------------------------------------------- broken lines
+
 
 def make_broken(rng: random.Random, source: str) -> list[Doc]:
     docs = []
@@ -1110,16 +1402,20 @@ def broken_line(doc: Doc, rng: random.Random) -> str:
     """The raw line of a broken record; `doc.text` is the text it would have carried."""
     fields = {"id": doc.id, "text": doc.text}
     if doc.source == "code":
-        fields.update(path="src/add.py", lang_hint="python")
+        python = (doc.text or "").startswith("def ")
+        fields.update(
+            path="src/mathx/add.py" if python else "internal/mathx/add.go", lang_hint="python" if python else "go"
+        )
     elif doc.source.startswith("web"):
-        fields.update(url=f"https://{rng.choice(EN_HOSTS)}/p/{rng.randint(1000, 9999)}", date=random_date(rng))
+        url = f"https://{rng.choice(EN_HOSTS)}/p/{rng.randint(1000, 9999)}"
+        fields.update(url=url, date=random_date(rng))
     else:
         fields.update(title="Untitled")
     kind = doc.kind
     dumps = json.dumps
     if kind == "truncated":
         full = dumps(fields, ensure_ascii=False, sort_keys=True)
-        return full[:len(full) * 2 // 3]
+        return full[: len(full) * 2 // 3]
     if kind == "bare_word":
         return "undefined"
     if kind == "trailing_comma":
@@ -1143,6 +1439,7 @@ def broken_line(doc: Doc, rng: random.Random) -> str:
 
 # ---------------------------------------------------------------- checks
 
+
 def repetition(text: str) -> tuple[float, float]:
     """Gopher-style (top 2-gram character fraction, duplicated 5-gram character fraction)."""
     words = re.findall(r"\w+", text.lower())
@@ -1152,10 +1449,10 @@ def repetition(text: str) -> tuple[float, float]:
     if bigrams:
         (a, b), count = max(bigrams.items(), key=lambda kv: (kv[1], kv[0]))
         top2 = count * (len(a) + len(b)) / total
-    grams = Counter(tuple(words[i:i + 5]) for i in range(len(words) - 4))
+    grams = Counter(tuple(words[i : i + 5]) for i in range(len(words) - 4))
     covered = [False] * len(words)
     for i in range(len(words) - 4):
-        if grams[tuple(words[i:i + 5])] > 1:
+        if grams[tuple(words[i : i + 5])] > 1:
             for j in range(i, i + 5):
                 covered[j] = True
     dup5 = sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
@@ -1166,7 +1463,7 @@ def original_problems(doc: Doc) -> list[str]:
     text = doc.text or ""
     problems = []
     lines = [line for line in text.split("\n") if line.strip()]
-    if len(lines) != len(set(lines)):
+    if doc.lang != "code" and len(lines) != len(set(lines)):
         problems.append("repeated line")
     if doc.lang == "code":
         if not text.endswith("\n") or text.endswith("\n\n"):
@@ -1207,12 +1504,12 @@ def run_checks(docs_by_source: dict[str, list[Doc]], total_records: int) -> list
                 failures.append(f"{doc.id}: {problem}")
         worst = (0.0, "", "")
         for i, a in enumerate(originals):
-            for b in originals[i + 1:]:
+            for b in originals[i + 1 :]:
                 high = jaccard_range(a.shingles, b.shingles)[1]
                 if high > worst[0]:
                     worst = (high, a.id or "", b.id or "")
                 if high >= ORIGINAL_MAX_JACCARD:
-                    failures.append(f"originals {a.id} and {b.id}: Jaccard {high:.3f} >= {ORIGINAL_MAX_JACCARD}")
+                    failures.append(f"originals {a.id} and {b.id}: Jaccard {high:.3f}")
         print(f"{source}: max Jaccard between originals {worst[0]:.3f} ({worst[1]}, {worst[2]})")
         for doc in docs:
             if doc.role == "near_dup" and doc.parent is not None:
@@ -1234,8 +1531,9 @@ def run_checks(docs_by_source: dict[str, list[Doc]], total_records: int) -> list
                 zh = doc.lang == "zh"
                 ok = {
                     "short": (5 <= han_count(text) <= 30) if zh else 3 <= n_words <= 30,
-                    "spam": n_chars >= 120 if zh else n_words >= 60,
-                    "boilerplate": n_chars >= 100 if zh else n_words >= 50,
+                    "spam": (n_chars >= 120 if zh else n_words >= 60) and spam_strength(text) >= 1.5,
+                    "boilerplate": (n_chars >= 100 if zh else n_words >= 50)
+                    and junk_signals(text)["short_lines"] >= 0.8,
                     "other_lang": n_words >= 60 or n_chars >= 150,
                 }[doc.kind]
                 if not ok:
@@ -1259,6 +1557,7 @@ def run_checks(docs_by_source: dict[str, list[Doc]], total_records: int) -> list
 
 
 # ---------------------------------------------------------------- output
+
 
 def assign_ids_and_lines(rng: random.Random, source: str, docs: list[Doc]) -> list[str]:
     """Ids: originals before their copies. Lines: an independent shuffle, plus blank lines."""
@@ -1294,9 +1593,20 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 def build() -> tuple[dict[str, list[Doc]], dict[str, list[str]]]:
-    pools = {name: read_pool(f"{name}.txt") for name in
-             ("en_web", "zh_web", "en_encyclopedia", "zh_encyclopedia", "en_books", "zh_books",
-              "junk_en", "junk_zh", "other_lang")}
+    pools = {
+        name: read_pool(f"{name}.txt")
+        for name in (
+            "en_web",
+            "zh_web",
+            "en_encyclopedia",
+            "zh_encyclopedia",
+            "en_books",
+            "zh_books",
+            "junk_en",
+            "junk_zh",
+            "other_lang",
+        )
+    }
 
     def rng_for(part: str) -> random.Random:
         return random.Random(f"{SEED}/{part}")
@@ -1304,15 +1614,17 @@ def build() -> tuple[dict[str, list[Doc]], dict[str, list[str]]]:
     originals = {
         "web_en": make_web(rng_for("web_en"), "web_en", pools["en_web"], N_WEB_EN, (6, 10)),
         "web_zh": make_web(rng_for("web_zh"), "web_zh", pools["zh_web"], N_WEB_ZH, (8, 12)),
-        "encyclopedia": make_encyclopedia(rng_for("ency_en"), pools["en_encyclopedia"],
-                                          [ENCY_EN_PER_CATEGORY] * 10, True)
+        "encyclopedia": make_encyclopedia(
+            rng_for("ency_en"), pools["en_encyclopedia"], [ENCY_EN_PER_CATEGORY] * 10, True
+        )
         + make_encyclopedia(rng_for("ency_zh"), pools["zh_encyclopedia"], ENCY_ZH_PER_CATEGORY, False),
         "books": make_books(rng_for("books_en"), pools["en_books"], BOOKS_EN_CHAPTERS, True)
         + make_books(rng_for("books_zh"), pools["zh_books"], BOOKS_ZH_CHAPTERS, False),
         "code": make_code(rng_for("code"), CODE_FILES_PER_LANG),
     }
-    other_lang = make_other_lang(rng_for("other_lang"), {s: JUNK[s].get("other_lang", 0) for s in SOURCES
-                                                         if JUNK[s].get("other_lang")}, pools)
+    other_lang = make_other_lang(
+        rng_for("other_lang"), {s: JUNK[s].get("other_lang", 0) for s in SOURCES if JUNK[s].get("other_lang")}, pools
+    )
     docs_by_source: dict[str, list[Doc]] = {}
     lines_by_source: dict[str, list[str]] = {}
     for source in SOURCES:
@@ -1331,8 +1643,17 @@ def build() -> tuple[dict[str, list[Doc]], dict[str, list[str]]]:
 
 
 def planted_record(docs_by_source: dict[str, list[Doc]], lines_by_source: dict[str, list[str]]) -> dict:
-    planted: dict = {"originals": [], "exact_dup": {}, "exact_dup_kind": {}, "near_dup": {},
-                     "near_dup_edits": {}, "junk": {}, "broken": [], "blank_lines": [], "counts": {}}
+    planted: dict = {
+        "originals": [],
+        "exact_dup": {},
+        "exact_dup_kind": {},
+        "near_dup": {},
+        "near_dup_edits": {},
+        "junk": {},
+        "broken": [],
+        "blank_lines": [],
+        "counts": {},
+    }
     for source in SOURCES:
         docs = docs_by_source[source]
         lines = lines_by_source[source]
@@ -1351,8 +1672,12 @@ def planted_record(docs_by_source: dict[str, list[Doc]], lines_by_source: dict[s
                 planted["junk"][doc.id] = doc.kind
                 junk_counts[doc.kind] += 1
             elif doc.role == "broken":
-                entry = {"file": file_name, "line": doc.line_no, "kind": BROKEN_REASON[doc.kind],
-                         "detail": doc.kind.replace("_", " ")}
+                entry = {
+                    "file": file_name,
+                    "line": doc.line_no,
+                    "kind": BROKEN_REASON[doc.kind],
+                    "detail": doc.kind.replace("_", " "),
+                }
                 if doc.kind in BROKEN_WITH_ID:
                     entry["id"] = doc.id
                 planted["broken"].append(entry)
@@ -1369,6 +1694,9 @@ def planted_record(docs_by_source: dict[str, list[Doc]], lines_by_source: dict[s
             "near_dup": roles["near_dup"],
             "junk": dict(sorted(junk_counts.items())),
             "broken": roles["broken"],
+            "originals_by_lang": dict(
+                sorted(Counter(d.fields.get("lang_hint", d.lang) for d in docs if d.role == "original").items())
+            ),
         }
     planted["originals"].sort()
     planted["broken"].sort(key=lambda e: (e["file"], e["line"]))
@@ -1382,11 +1710,26 @@ def summary_rows(planted: dict) -> list[list[str]]:
     totals = [0] * (len(header) - 1)
     for source in SOURCES:
         c = planted["counts"][source]
-        values = [c["originals"], c["exact_dup"], c["near_dup"], *(c["junk"].get(k, 0) for k in kinds),
-                  c["broken"], c["blank_lines"], c["lines"]]
+        values = [
+            c["originals"],
+            c["exact_dup"],
+            c["near_dup"],
+            *(c["junk"].get(k, 0) for k in kinds),
+            c["broken"],
+            c["blank_lines"],
+            c["lines"],
+        ]
         totals = [t + v for t, v in zip(totals, values, strict=True)]
         rows.append([source, *map(str, values)])
     rows.append(["total", *map(str, totals)])
+    return rows
+
+
+def language_rows(planted: dict) -> list[list[str]]:
+    rows = [["source", "originals by language"]]
+    for source in SOURCES:
+        langs = planted["counts"][source]["originals_by_lang"]
+        rows.append([source, ", ".join(f"{lang} {n}" for lang, n in langs.items())])
     return rows
 
 
@@ -1417,10 +1760,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     outputs: dict[str, bytes] = {}
     for source in SOURCES:
-        outputs[f"{source}.jsonl.gz"] = gzip_bytes(("\n".join(lines_by_source[source]) + "\n").encode("utf-8"))
-    outputs["planted.json"] = (json.dumps(planted, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
+        data = "\n".join(lines_by_source[source]) + "\n"
+        outputs[f"{source}.jsonl.gz"] = gzip_bytes(data.encode("utf-8"))
+    planted_json = json.dumps(planted, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+    outputs["planted.json"] = planted_json.encode("utf-8")
     rows = summary_rows(planted)
-    table = markdown_table(rows)
+    table = markdown_table(rows) + "\n\n" + markdown_table(language_rows(planted))
     readme = README.read_text(encoding="utf-8") if README.exists() else ""
     new_readme = update_readme(readme, table)
     pool_bytes = sum(p.stat().st_size for p in POOL_DIR.rglob("*") if p.is_file())
@@ -1430,8 +1775,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths,
-                                                                                                strict=True))))
+        print(
+            "  ".join(
+                cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print(f"records: {total_records}; data/sample: {total_bytes / 1e6:.2f} MB")
     if failures:
         print(f"\n{len(failures)} self-check failure(s); nothing written:", file=sys.stderr)

@@ -15,7 +15,7 @@ from tests.output_checks import check_layout, check_reconciled, check_shards, cu
 CONFIG = ROOT / "configs" / "sample.yaml"
 PLANTED = json.loads((ROOT / "data" / "sample" / "planted.json").read_text(encoding="utf-8"))
 PHASES = ["pretrain_4k", "anneal_2k"]
-EXPECTED_JUNK_STAGE = {"short": {"rules:too_few_words"}, "other_lang": {"langid:lang_not_kept"},
+EXPECTED_JUNK_STAGE = {"short": {"rules:too_few_words", "langid:low_score"}, "other_lang": {"langid:lang_not_kept"},
                        "spam": {"rules"}, "boilerplate": {"rules"}}
 
 
@@ -47,7 +47,9 @@ def test_layout_shards_and_reconciliation(runs):
     for phase in PHASES:
         manifest = check_shards(out, phase)
         assert manifest["tokens"] > 0
-        assert set(manifest["tokens_by_source"]["realized"]) == set(manifest["tokens_by_source"]["target"])
+        assert manifest["shortfall"] == {}, manifest["shortfall"]  # budgets are sized to the sample
+        for source, target in manifest["tokens_by_source"]["target"].items():
+            assert target <= manifest["tokens_by_source"]["realized"][source] < target * 1.05
     report = check_reconciled(out)
     assert set(report["sources"]) == {"web_en", "web_zh", "encyclopedia", "books", "code"}
 
