@@ -8,6 +8,7 @@ absolute or remote (`scheme://`). `langid.model: null` resolves to the lid.176.f
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -110,7 +111,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}")
         ktp, vtp = typing.get_args(tp)
-        return {_convert(ktp, k, f"{where}.{k}"): _convert(vtp, v, f"{where}.{k}") for k, v in value.items()}
+        for k in value:
+            if not isinstance(k, ktp) or isinstance(k, bool):  # YAML 1.1 reads `no:` as False
+                raise ConfigError(f"{where}: key {k!r} must be {ktp.__name__} (quote it in YAML)")
+        return {k: _convert(vtp, v, f"{where}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float, str, bool):
@@ -169,7 +173,7 @@ def load_config(path: str | os.PathLike) -> PipelineConfig:
 
 
 def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
-    raw = json.loads(json.dumps(raw))  # a private deep copy
+    raw = copy.deepcopy(raw)
     for i, src in enumerate(raw.get("sources") or []):
         if isinstance(src, dict) and isinstance(src.get("paths"), list):
             src["paths"] = [resolve_path(p, base) if isinstance(p, str) else p for p in src["paths"]]

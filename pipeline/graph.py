@@ -1,6 +1,7 @@
 """Graph assembly: the curation job (sources -> curated/, rejected/, counts/) and the mixing job
-(curated/ -> tokenized, mixed, packed phases/). Two jobs, so that changing a phase weight reruns only the
-second ("tag once, mix many"). Labels are stable: they name the stage, not the config.
+(curated/ -> tokenized, mixed, packed phases/). Two jobs with `curated/` as the boundary between them
+("tag once, mix many"); skipping the first job when only mixing changed is the resume work of issue #7.
+Labels are stable: they name the stage, not the config.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from transforms.mix import MixPhases
 from transforms.near_dedup import DeduplicateNearDuplicates
 from transforms.normalize import NormalizeText
 from transforms.pack import PackSequences
-from transforms.parquet_out import WriteParquetParts
+from transforms.parquet_out import WriteParquetParts, part_path
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
 from transforms.tokenize import TokenizeDocuments
@@ -104,8 +105,13 @@ def read_curated_rows(path: str) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def curated_parts(output: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([f"{output}/curated/part-*.parquet"])[0].metadata_list)
+def curated_parts(output: str, parts: int) -> list[str]:
+    """This run's curated parts (a rerun with another `run.parts` leaves other files behind)."""
+    paths = [part_path(f"{output}/curated", k, parts) for k in range(parts)]
+    missing = [p for p in paths if not FileSystems.exists(p)]
+    if missing:
+        raise RuntimeError(f"curation job did not write {missing[0]}")
+    return paths
 
 
 def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: Tokenizer,

@@ -16,7 +16,7 @@ from pipeline.config import MixConfig, section_hash
 from pipeline.tokenizer_step import MODEL_FILE
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import shard_relpath
-from transforms.mix import TRAIN, VALIDATION, PhaseConfig
+from transforms.mix import TRAIN, VALIDATION, PhaseConfig, check_shortfall
 
 
 def read_shard(path: str) -> pa.Table:
@@ -90,10 +90,16 @@ def build_phase_manifest(output: str, phase: PhaseConfig, mix: MixConfig, plan: 
     }
 
 
+def remove_phase_manifests(output: str, phases: tuple[PhaseConfig, ...]) -> None:
+    stale = [f"{output}/phases/{p.name}/manifest.json" for p in phases]
+    FileSystems.delete([p for p in stale if FileSystems.exists(p)])
+
+
 def write_phase_manifests(output: str, phases: tuple[PhaseConfig, ...], mix: MixConfig,
                           tokenizer: Tokenizer) -> dict[str, dict[str, Any]]:
     with FileSystems.open(f"{output}/phases/plan.json") as fh:
         plan = json.loads(fh.read())
+    check_shortfall(plan, phases)
     manifests = {}
     for phase in phases:
         manifest = build_phase_manifest(output, phase, mix, plan, tokenizer)

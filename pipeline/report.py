@@ -42,11 +42,12 @@ def _aggregate_parts(pattern: str, keys: list[str], with_chars: bool = False) ->
     return totals
 
 
-def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]], parts: int) -> dict[str, Any]:
     with FileSystems.open(f"{output}/counts/records_read.json") as fh:
         counts = json.loads(fh.read())
-    curated = _aggregate_parts(f"{output}/curated/part-*.parquet", ["source", "decision"], with_chars=True)
-    rejected = _aggregate_parts(f"{output}/rejected/part-*.parquet", ["source", "stage", "reason"])
+    curated = _aggregate_parts(f"{output}/curated/part-*-of-{parts:05d}.parquet", ["source", "decision"],
+                               with_chars=True)
+    rejected = _aggregate_parts(f"{output}/rejected/part-*-of-{parts:05d}.parquet", ["source", "stage", "reason"])
 
     read: Counter[str] = Counter()
     for row in counts:

@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.config import ConfigError, PipelineConfig, section_hash, to_dict
 from pipeline.graph import build_curation, build_mixing, curated_parts
-from pipeline.manifest import write_phase_manifests
+from pipeline.manifest import remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
 from pipeline.tokenizer_step import prepare_tokenizer
@@ -107,18 +107,24 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
         build_curation(p, cfg, output)
     seconds["curation"] = time.perf_counter() - start
 
+    curation_report = build_report(output, cfg.run.mode, {}, cfg.run.parts)
+    if not curation_report["reconciled"]:  # fail before anything downstream looks complete
+        write_report(output, curation_report)
+        raise ReconciliationError("counts do not reconcile: " + "; ".join(curation_report["problems"]))
+
     start = time.perf_counter()
-    parts = curated_parts(output)
+    parts = curated_parts(output, cfg.run.parts)
     tokenizer = prepare_tokenizer(cfg.tokenizer, output, parts)
     seconds["tokenizer"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    remove_phase_manifests(output, cfg.phases)  # a manifest's presence must keep meaning "complete"
     with make_pipeline(beam_args) as p:
         build_mixing(p, cfg, output, tokenizer, parts)
     manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
     seconds["mixing"] = time.perf_counter() - start
 
-    report = build_report(output, cfg.run.mode, manifests)
+    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
     write_report(output, report)
     with FileSystems.create(f"{output}/run_manifest.json") as fh:
         fh.write((json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())

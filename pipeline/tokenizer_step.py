@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.config import TokenizerConfig
+from pipeline.config import ConfigError, TokenizerConfig
 from tokenizer.train import sample_info, select_sample, sidecar_json, train_sentencepiece
 from tokenizer.wrapper import Tokenizer
 from transforms.document import KEEP
@@ -48,6 +48,8 @@ def prepare_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str]) -
     model_path, sidecar_path = f"{output}/{MODEL_FILE}", f"{output}/{SIDECAR_FILE}"
     if cfg.model is not None:
         tok = Tokenizer.from_file(cfg.model)
+        if problems := tok.problems():
+            raise ConfigError(f"tokenizer.model {cfg.model}: " + "; ".join(problems))
         _write(model_path, tok.model_bytes)
         _write(sidecar_path, sidecar_json({"copied_from": cfg.model, "sha256": tok.sha256}).encode())
         return tok

@@ -46,3 +46,10 @@ def test_sample_config_loads():
     assert [s.name for s in cfg.sources] == ["web_en", "web_zh", "encyclopedia", "books", "code"]
     assert len(cfg.phases) >= 2
     assert cfg.phases[0].weights != cfg.phases[1].weights
+
+
+def test_integer_keys_survive_and_yaml_boolean_keys_are_refused():
+    cfg = _cfg(rules={"gopher_repetition_v1": {"max_top_ngram_char_frac": {2: 0.3}}})
+    assert cfg.rules.gopher_repetition_v1.max_top_ngram_char_frac == {2: 0.3}
+    with pytest.raises(ConfigError, match="key False must be str"):
+        _cfg(langid={"min_score": {"default": 0.5, False: 0.9}})  # what YAML 1.1 makes of `no:`

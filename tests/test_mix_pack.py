@@ -26,12 +26,8 @@ def test_plan_walks_bins_in_order_and_phases_do_not_overlap():
     assert plan["p2"]["a"] == {"start": 5, "end": 9, "target": 40, "realized": 40, "available": 150}
 
 
-def test_shortfall_shrinks_or_fails():
-    hist = [(("a", 0), 10)]
-    assert plan_phases(hist, [P2], bins=4)["p2"]["a"]["realized"] == 10
-    strict = PhaseConfig(name="p2", tokens=40, seq_len=8, weights={"a": 1.0}, on_shortfall="error")
-    with pytest.raises(ShortfallError, match="source a has 10 tokens left"):
-        plan_phases(hist, [strict], bins=4)
+def test_shortfall_is_recorded_in_the_plan():
+    assert plan_phases([(("a", 0), 10)], [P2], bins=4)["p2"]["a"]["realized"] == 10
 
 
 def test_pack_splits_documents_across_rows_with_offsets():
@@ -64,3 +60,13 @@ def test_mix_transform_assigns_each_document_to_at_most_one_phase():
         assert_that(counts, equal_to([1]), label="once")
         tokens = (out["assigned"] | beam.Map(lambda kv: (kv[0][0], kv[1].n_tokens)) | beam.CombinePerKey(sum))
         assert_that(tokens, equal_to([("p1", 100), ("p2", 40)]), label="budgets")
+
+
+def test_check_shortfall_raises_only_for_error_phases():
+    from transforms.mix import check_shortfall
+
+    plan = plan_phases([(("a", 0), 10)], [P2], bins=4)
+    check_shortfall(plan, [P2])  # shrink: recorded, no error
+    strict = PhaseConfig(name="p2", tokens=40, seq_len=8, weights={"a": 1.0}, on_shortfall="error")
+    with pytest.raises(ShortfallError, match="source a has 10 tokens left"):
+        check_shortfall(plan, [strict])

@@ -86,9 +86,9 @@ def test_report_flags_counts_that_do_not_add_up(tmp_path):
     (tmp_path / "counts").mkdir()
     counts = tmp_path / "counts" / "records_read.json"
     counts.write_text(json.dumps([{"source": "s", "file": "f", "records": 2}]))
-    report = build_report(str(tmp_path), "filter", {})
+    report = build_report(str(tmp_path), "filter", {}, 1)
     assert report["reconciled"] and report["sources"]["s"]["dead_letters"] == 1
     counts.write_text(json.dumps([{"source": "s", "file": "f", "records": 3}]))  # one record lost
-    report = build_report(str(tmp_path), "filter", {})
+    report = build_report(str(tmp_path), "filter", {}, 1)
     assert not report["reconciled"]
     assert report["problems"] == ["s: read 3 != curated 1 + rejected 1"]

@@ -12,6 +12,7 @@ from transforms.read import (
     ReadConfig,
     ReadDocuments,
     SourceConfig,
+    TruncatedFile,
     glob_root,
     iter_range_lines,
     parse_record,
@@ -89,3 +90,44 @@ def test_read_documents_transform_outputs_docs_dead_letters_and_counts(tmp_path)
                     equal_to([("missing_text", "web.jsonl.gz:2"), ("invalid_json", "web.jsonl.gz:3")]),
                     label="dead")
         assert_that(out[ReadDocuments.COUNTS], equal_to([("web\tweb.jsonl.gz", 4)]), label="counts")
+
+
+@pytest.mark.parametrize("line", [
+    b'{"id": "a", "text": "cut \\ud83d here"}',     # a lone surrogate: valid JSON, not encodable text
+    b'{"id": "a", "text": "t", "n": ' + b"9" * 5000 + b"}",  # beyond Python's int digit limit
+    b"[" * 100_000,                                   # pathological nesting
+])
+def test_hostile_lines_become_dead_letters_not_crashes(line):
+    item = parse_record(line, SRC, "f", 1)
+    assert isinstance(item, Rejected) and item.reason in ("invalid_utf8", "invalid_json")
+
+
+def test_truncated_gzip_yields_good_lines_then_one_dead_letter(tmp_path):
+    path = tmp_path / "web.jsonl.gz"
+    data = gzip.compress("".join(f'{{"id": "{i}", "text": "record {i}"}}\n' for i in range(2000)).encode())
+    path.write_bytes(data[: len(data) // 2])
+    lines = []
+    with pytest.raises(TruncatedFile) as info:
+        lines.extend(iter_range_lines(split_file("web", str(path), "web.jsonl.gz", 0, 1024)[0]))
+    assert len(lines) > 500 and info.value.lineno == len(lines)
+
+    src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl.gz"),), id_field="id")
+    good = sum(1 for _, line in lines if parse_record(line, src, "f", 1).__class__ is Document)
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | "n" >> beam.combiners.Count.Globally(), equal_to([good]), label="docs")
+        dead = out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.reason, r.location))
+        assert_that(dead | beam.Filter(lambda d: d[0] == "truncated_file"),
+                    equal_to([("truncated_file", f"web.jsonl.gz:{len(lines) + 1}")]), label="dead")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\tweb.jsonl.gz", len(lines) + 1)]), label="counts")
+
+
+def test_patterns_share_one_root_so_same_named_files_keep_distinct_ids(tmp_path):
+    for month in ("2023-06", "2023-07"):
+        (tmp_path / month).mkdir()
+        (tmp_path / month / "00000.jsonl").write_text('{"text": "x"}\n')
+    src = SourceConfig(name="web", paths=(str(tmp_path / "2023-06/*.jsonl"), str(tmp_path / "2023-07/*.jsonl")))
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: d.id),
+                    equal_to(["web/2023-06/00000.jsonl:1", "web/2023-07/00000.jsonl:1"]), label="ids")

@@ -19,7 +19,8 @@ def trained():
 
 def test_round_trip_is_lossless_for_code_whitespace_and_chinese(trained):
     tok = Tokenizer(trained[0])
-    for text in TEXTS[:4] + ["\t\t x\n", " ", "\n\n", "Ünïcödé ＦＵＬＬ　ｗｉｄｔｈ ½ ﬁ"]:
+    extra = ["\t\t x\n", " ", "\n\n", "Ünïcödé ＦＵＬＬ　ｗｉｄｔｈ ½ ﬁ", "a\u2581b \u2581\u2581 c\u2581"]
+    for text in TEXTS[:4] + extra:
         assert tok.decode(tok.encode_document(text)[1:-1]) == text
 
 
@@ -49,3 +50,16 @@ def test_select_sample_is_order_independent():
     docs = [(f"s/{i}", "en" if i % 3 else "zh", f"text {i}") for i in range(50)]
     cfg = TokenizerTrainConfig(sample_chars=200)
     assert select_sample(docs, cfg) == select_sample(docs[::-1], cfg)
+
+
+def test_pinned_model_without_pad_or_byte_fallback_is_refused():
+    import io
+
+    import sentencepiece as spm
+
+    writer = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(TEXTS), model_writer=writer, vocab_size=200,
+                                   model_type="bpe", minloglevel=2, hard_vocab_limit=False)  # stock: pad_id -1
+    problems = Tokenizer(writer.getvalue()).problems()
+    assert "pad_id is -1, must be >= 0" in problems
+    assert any("byte-fallback" in p for p in problems)

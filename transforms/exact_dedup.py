@@ -31,13 +31,14 @@ class ExactDedupConfig:
 
 def fold_group(docs: Iterable[Document]) -> Iterator[tuple[bool, Document]]:
     """Streams (is_survivor, doc) over one content-hash group: each copy as soon as it is known to lose,
-    the survivor (smallest id) last. O(1) memory however hot the group is."""
+    the survivor (smallest id, then location, should two records share an id) last. O(1) memory however
+    hot the group is."""
     survivor = None
     for doc in docs:
         if survivor is None:
             survivor = doc
             continue
-        if doc.id < survivor.id:
+        if (doc.id, doc.location) < (survivor.id, survivor.location):
             survivor, doc = doc, survivor
         yield False, doc
     if survivor is not None:

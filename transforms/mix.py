@@ -8,9 +8,10 @@ is combined (small: sources x bins, independent of corpus size), and `plan_phase
 bins in order: phase 1 takes bins from 0 until its target for that source (phase tokens x normalized
 weight) is met, the next phase continues where the previous one stopped. So a document belongs to at
 most one phase ("the same data won't be resampled", InternLM), phases are token-exact to within one bin,
-and the `consumed` ranges in each manifest let a later run of new phases start after them. A source
-that runs out before its target is a recorded shrink (`on_shortfall: shrink`) or fails the run
-(`error`). A deterministic `validation_fraction` of each phase's documents goes to `validation/`.
+and each manifest records the `consumed` ranges (a later run of new phases that starts after them is
+issue #6's). A source that runs out before its target is a recorded shrink (`on_shortfall: shrink`) or
+fails the run (`error`, checked on the launcher before any manifest is written). A deterministic
+`validation_fraction` of each phase's documents goes to `validation/`.
 Upsampling with epoch caps and quality-tier buckets are issue #6's.
 Metrics namespace `mix`: `docs_in`, `assigned:<phase>`, `unassigned`.
 """
@@ -74,6 +75,18 @@ class ShortfallError(ValueError):
     pass
 
 
+def check_shortfall(plan: Mapping[str, Mapping[str, Mapping[str, int]]], phases: Sequence[PhaseConfig]) -> None:
+    """Raises for the first source that cannot fill a phase with `on_shortfall: error`. Run on the
+    launcher after the mixing job (an exception inside a Beam worker reaches the user as a traceback)."""
+    for phase in phases:
+        if phase.on_shortfall != "error":
+            continue
+        for source, entry in sorted(plan.get(phase.name, {}).items()):
+            if entry["realized"] < entry["target"]:
+                raise ShortfallError(f"phase {phase.name}: source {source} has {entry['available']} tokens left, "
+                                     f"the phase needs {entry['target']} (on_shortfall: error)")
+
+
 def hash_bin(seed: int, doc_id: str, bins: int) -> int:
     return hash64(seed, "mix", doc_id) % bins
 
@@ -98,9 +111,6 @@ def plan_phases(histogram: Iterable[tuple[tuple[str, int], int]], phases: Sequen
                 end += 1
             available = sum(counts[start:])
             cursor[source] = end
-            if realized < target and phase.on_shortfall == "error":
-                raise ShortfallError(f"phase {phase.name}: source {source} has {available} tokens left, "
-                                     f"the phase needs {target} (on_shortfall: error)")
             plan[phase.name][source] = {"start": start, "end": end, "target": target,
                                         "realized": realized, "available": available}
     return plan

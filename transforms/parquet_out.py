@@ -65,7 +65,8 @@ class _WritePartFn(beam.DoFn):
         part, items = element
         to_row, schema = ((document_row, CURATED_SCHEMA) if self._kind == "curated"
                           else (rejected_row, REJECTED_SCHEMA))
-        rows = sorted((to_row(it) for it in items if it is not None), key=lambda r: (r["id"], r.get("stage", "")))
+        rows = sorted((to_row(it) for it in items if it is not None),
+                      key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
         path = part_path(self._directory, part, self._parts)
         with FileSystems.create(path) as fh:
             fh.write(table_bytes(rows, schema))

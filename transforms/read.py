@@ -1,7 +1,7 @@
 """ReadDocuments: list input files, split them into ranges, read records into `Document`s.
 
 Input: the pipeline root. Output (main): `Document`; tagged `REJECTED`: `Rejected` dead letters (stage
-`read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8); tagged `COUNTS`:
+`read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8, truncated_file); tagged `COUNTS`:
 (`<source>\t<relpath>`, records) per range, so records read per file are an output and exact on every
 runner. A record is a non-blank line; blank lines are not records.
 
@@ -11,15 +11,20 @@ its first byte), compressed files are one range each (gzip is not splittable). R
 before reading and documents are Reshuffled after, so one big file does not pin one worker.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
-`<source>/<path relative to the glob root>:<line>`; both independent of how the input is split.
+`<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
+split.
+A compressed file that ends early or is corrupt yields its good records and one `truncated_file` dead
+letter at the line where it broke (what followed cannot be known, so it cannot be counted).
 Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import posixpath
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -87,6 +92,17 @@ def glob_root(pattern: str) -> str:
     return posixpath.dirname(head) if cut is not None or not head.endswith("/") else head.rstrip("/")
 
 
+def common_root(patterns: tuple[str, ...]) -> str:
+    """The deepest directory containing every pattern's glob root (works for scheme:// URIs too)."""
+    parts = [glob_root(p).split("/") for p in patterns]
+    common = []
+    for column in zip(*parts, strict=False):
+        if any(c != column[0] for c in column):
+            break
+        common.append(column[0])
+    return "/".join(common)
+
+
 def relative_path(path: str, root: str) -> str:
     if root and path.startswith(root.rstrip("/") + "/"):
         return path[len(root.rstrip("/")) + 1:]
@@ -119,7 +135,7 @@ def parse_record(line: bytes, src: SourceConfig, relpath: str, lineno: int) -> D
         return reject("invalid_utf8")
     try:
         record = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, int digit limit, pathological nesting
         return reject("invalid_json")
     if not isinstance(record, dict):
         return reject("not_object")
@@ -134,9 +150,19 @@ def parse_record(line: bytes, src: SourceConfig, relpath: str, lineno: int) -> D
     text = record[src.text_field]
     if not isinstance(text, str):
         return reject(f"bad_type:{src.text_field}", doc_id)
+    url, date = _optional_str(record, src.url_field), _optional_str(record, src.date_field)
+    if not all(_encodable(v) for v in (text, doc_id, url, date)):  # JSON "\ud83d": a lone surrogate
+        return reject("invalid_utf8", fallback_id)
     return Document(id=doc_id, source=src.name, text=text, location=location,
-                    url=_optional_str(record, src.url_field), crawl_date=_optional_str(record, src.date_field),
-                    license=src.license, lang=src.lang)
+                    url=url, crawl_date=date, license=src.license, lang=src.lang)
+
+
+def _encodable(value: str | None) -> bool:
+    try:
+        value is None or value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_str(record: dict, field: str | None) -> str | None:
@@ -147,12 +173,7 @@ def _optional_str(record: dict, field: str | None) -> str | None:
 def iter_range_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line without newline) for the non-blank lines owned by the range."""
     if fr.end < 0:
-        with FileSystems.open(fr.path) as fh:  # compression detected from the extension
-            lineno = 0
-            while line := fh.readline():  # Beam's CompressedFile is not iterable
-                lineno += 1
-                if line.strip():
-                    yield lineno, line.rstrip(b"\r\n")
+        yield from _iter_compressed_lines(fr)
         return
     with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         if fr.start > 0:
@@ -172,6 +193,36 @@ def iter_range_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
                 yield lineno, line.rstrip(b"\r\n")
             pos += len(line)
             lineno += 1
+
+
+class TruncatedFile(Exception):
+    """A compressed file whose stream ends early or is corrupt after `lineno` good lines."""
+
+    def __init__(self, lineno: int, detail: str) -> None:
+        super().__init__(detail)
+        self.lineno = lineno
+
+
+def _iter_compressed_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
+    """Lines of a whole compressed file. gzip goes through Python's gzip module, which notices a missing
+    end of stream (Beam's CompressedFile silently stops there, losing the rest of the file)."""
+    lineno = 0
+    try:
+        if CompressionTypes.detect_compression_type(fr.path) == CompressionTypes.GZIP:
+            with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
+                    gzip.GzipFile(fileobj=raw) as fh:
+                for line in fh:
+                    lineno += 1
+                    if line.strip():
+                        yield lineno, line.rstrip(b"\r\n")
+            return
+        with FileSystems.open(fr.path) as fh:  # other codecs: compression detected from the extension
+            while line := fh.readline():  # Beam's CompressedFile is not iterable
+                lineno += 1
+                if line.strip():
+                    yield lineno, line.rstrip(b"\r\n")
+    except (EOFError, OSError, zlib.error) as exc:
+        raise TruncatedFile(lineno, f"{type(exc).__name__}: {exc}") from None
 
 
 def _count_newlines(fh: Any, upto: int) -> int:
@@ -197,8 +248,8 @@ class _ListFilesFn(beam.DoFn):
 
     def process(self, name: str) -> Iterable[FileRange]:
         src = self._sources[name]
+        root = common_root(src.paths)
         for pattern in src.paths:
-            root = glob_root(pattern)
             for match in FileSystems.match([pattern])[0].metadata_list:
                 rel = relative_path(match.path, root)
                 yield from split_file(name, match.path, rel, match.size_in_bytes, self._cfg.split_bytes)
@@ -213,15 +264,24 @@ class _ReadRangeFn(beam.DoFn):
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
         src = self._sources[fr.source]
         records = 0
-        for lineno, line in iter_range_lines(fr):
+        try:
+            for lineno, line in iter_range_lines(fr):
+                records += 1
+                item = parse_record(line, src, fr.relpath, lineno)
+                if isinstance(item, Rejected):
+                    self._counters.inc(f"dropped:{item.reason}")
+                    yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
+                else:
+                    self._counters.inc("kept")
+                    yield item
+        except TruncatedFile as exc:
+            # The records after the break are unknowable; the break itself is one record read and rejected.
             records += 1
-            item = parse_record(line, src, fr.relpath, lineno)
-            if isinstance(item, Rejected):
-                self._counters.inc(f"dropped:{item.reason}")
-                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
-            else:
-                self._counters.inc("kept")
-                yield item
+            location = f"{fr.relpath}:{exc.lineno + 1}"
+            self._counters.inc("dropped:truncated_file")
+            yield pvalue.TaggedOutput(ReadDocuments.REJECTED, Rejected(
+                id=f"{src.name}/{location}", source=src.name, stage=STAGE, reason="truncated_file",
+                location=location, detail=str(exc)))
         self._counters.inc("docs_in", records)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
 
