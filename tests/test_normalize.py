@@ -1,4 +1,5 @@
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,13 +16,30 @@ def test_normalize_examples_and_counts():
     assert changed == ["newlines", "control_chars", "spaces", "trailing_whitespace", "blank_lines", "nfc"]
 
 
+@pytest.mark.parametrize(("broken", "fixed"), [
+    ("The Mona Lisa doesnÃ¢â‚¬â„¢t have eyebrows.", "The Mona Lisa doesn’t have eyebrows."),
+    ("cafÃ© au lait", "café au lait"),
+    ("ä¸\u00adæ–‡", "中文"),
+])
+def test_mojibake_is_repaired_and_counted(broken, fixed):
+    changed = []
+    assert normalize_text(broken, changed.append) == fixed
+    assert "mojibake" in changed
+
+
+@pytest.mark.parametrize("text", ["“Quoted” — &amp; ﬁ ＦＵＬＬ", "naïve café", "中文，“引号”。"])
+def test_correct_text_is_left_alone(text):
+    assert normalize_text(text) == text
+
+
 def test_keeps_indentation_inner_spaces_and_ideographic_space():
     text = "x  =  1\n    y = [1,  2]\n\u3000中文段落"
     assert normalize_text(text) == text
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("ab \t\n\r\x00\u00a0\u3000\ufeffe\u0301\u00e9中")), max_size=60))
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab \t\n\r\x00\u00a0\u3000\ufeffe\u0301\u00e9中Ã©â€™\u0080\ud83d")),
+               max_size=60))
 def test_idempotent(text):
     once = normalize_text(text)
     assert normalize_text(once) == once

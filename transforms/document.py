@@ -25,6 +25,9 @@ class Document:
     lang: str | None = None
     lang_score: float | None = None
     script: str | None = None
+    lang_mixed: bool = False     # two or more languages each hold >= langid.mixed_min_share of the text
+    lang_shares: Mapping[str, float] = dataclasses.field(default_factory=dict)  # share of characters per language
+    meta: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. lang_hint, warc_record_id
     scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
     quality_score: float | None = None
     cluster_id: str | None = None

@@ -1,18 +1,39 @@
-"""IdentifyLanguage: fastText language ID (lid.176.ftz by default) with a keep list and min scores.
+"""IdentifyLanguage: fastText language ID with a keep list, per-language min scores, and a breakdown of
+mixed-language documents.
 
-Input/output: `Document` with `lang`, `lang_score`, `script` set; tagged `REJECTED`: documents marked
-`langid:lang_not_kept` or `langid:low_score`. Sources with a fixed `lang` (e.g. code) skip prediction
-(score 1.0) and are not subject to the keep list. fastText predicts per line, so newlines are replaced by
-spaces; only the first `max_chars` characters are read (the label of a long document is settled long
-before, and the cost is linear). The model loads once per worker process in `setup()` through `Shared`.
-Default thresholds: min_score 0.65 (DESIGN.md config contract).
-Metrics namespace `langid`: `docs_in`, `kept`, `dropped:<reason>`, `lang:<code>`.
+Input/output: `Document` with `lang`, `lang_score`, `script`, `lang_mixed`, `lang_shares` set; tagged
+`REJECTED`: documents marked `langid:lang_not_kept` or `langid:low_score`.
+
+Model: lid.176.ftz by default (`langid.model: null`, fetched at set-up), or any fastText LID model by
+path or URI (copied to a local temp file once per worker, since fastText reads local files only). Labels
+are mapped to one scheme: ISO 639-1 where one exists, else ISO 639-3, macrolanguages folded
+(`__label__eng_Latn` -> en, `__label__cmn_Hani` -> zh, `__label__zh` -> zh), via `langcodes`.
+
+How a document is labelled: fastText predicts one line at a time, so the text is cut into blocks of
+consecutive lines, cut where the writing system changes and otherwise at about `block_chars`
+characters, and all blocks of a batch of documents go to fastText in one `predict([...])` call. Each
+language's share is the fraction of the document's characters in blocks predicted as that language;
+the label is the language with the largest share and `lang_score` is the character-weighted mean score
+of its blocks. A document of one block (any text up to `block_chars`) is labelled exactly as a direct
+fastText call on the whole text would label it. A document is `lang_mixed` when two or more languages
+each hold at least `mixed_min_share` of it; `lang_shares` is recorded for every document.
+Only the first `max_chars` characters are read.
+
+Decision: languages outside `keep` are dropped (`keep: all` keeps every language); a score below the
+language's `min_score` (default 0.65, DESIGN.md) is dropped, or, with `on_low_score: und`, kept with
+`lang: und`. Sources with a fixed `lang` (e.g. code) skip prediction and the keep list.
+Script: ISO 15924 from the text itself (transforms/scripts.py; Hans vs Hant by character tables).
+Metrics namespace `langid`: `docs_in`, `kept`, `dropped:<reason>`, `lang:<code>`, `mixed`, `und`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import functools
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -21,18 +42,24 @@ from apache_beam.utils import shared
 
 from transforms.counters import StageCounters
 from transforms.document import Document
-from transforms.scripts import detect_script
+from transforms.scripts import detect_script, line_script_class
 
 STAGE = "langid"
+UND = "und"
+LOW_SCORE_ACTIONS = ("drop", "und")
 _LABEL_PREFIX = "__label__"
 
 
 @dataclasses.dataclass(frozen=True)
 class LangIdConfig:
-    model: str                                   # resolved path (config `null` = the fetched lid.176.ftz)
+    model: str                                   # resolved path or URI (config `null` = the fetched lid.176.ftz)
     keep: tuple[str, ...] | None = ("en", "zh")  # None = keep every language (`keep: all`)
     min_score: Mapping[str, float] = dataclasses.field(default_factory=lambda: {"default": 0.65})
+    on_low_score: str = "drop"                   # drop | und (keep it, labelled `und`)
     max_chars: int = 20_000
+    block_chars: int = 500                       # block size for the per-language breakdown
+    mixed_min_share: float = 0.1                 # a second language with this share makes a document mixed
+    batch_size: int = 64                         # documents per fastText call
 
     def __post_init__(self) -> None:
         if "default" not in self.min_score:
@@ -40,35 +67,139 @@ class LangIdConfig:
         for lang, score in self.min_score.items():
             if not 0.0 <= score <= 1.0:
                 raise ValueError(f"langid.min_score.{lang} must be in [0, 1], got {score}")
-        if self.max_chars < 100:
-            raise ValueError(f"langid.max_chars must be >= 100, got {self.max_chars}")
+        if self.on_low_score not in LOW_SCORE_ACTIONS:
+            raise ValueError(f"langid.on_low_score must be one of {LOW_SCORE_ACTIONS}, got {self.on_low_score!r}")
+        if self.max_chars < 100 or self.block_chars < 20:
+            raise ValueError("langid.max_chars must be >= 100 and langid.block_chars >= 20")
+        if not 0.0 < self.mixed_min_share <= 0.5:
+            raise ValueError(f"langid.mixed_min_share must be in (0, 0.5], got {self.mixed_min_share}")
+        if self.batch_size < 1:
+            raise ValueError(f"langid.batch_size must be >= 1, got {self.batch_size}")
 
 
-def parse_label(label: str) -> str:
-    """`__label__en` -> `en`."""
-    return label[len(_LABEL_PREFIX):] if label.startswith(_LABEL_PREFIX) else label
+@dataclasses.dataclass(frozen=True)
+class LangResult:
+    lang: str
+    score: float
+    script: str
+    mixed: bool
+    shares: Mapping[str, float]
 
 
-def prepare_text(text: str, max_chars: int) -> str:
-    return text[:max_chars].replace("\n", " ")
+# ---------------------------------------------------------------- pure functions
+
+@functools.lru_cache(maxsize=4096)
+def normalize_label(label: str) -> tuple[str, str | None]:
+    """`__label__eng_Latn` -> ("en", "Latn"); `__label__zh` -> ("zh", None); `__label__cmn_Hani` -> ("zh", "Hani")."""
+    import langcodes
+
+    code = label[len(_LABEL_PREFIX):] if label.startswith(_LABEL_PREFIX) else label
+    base, _, script = code.partition("_")
+    try:
+        tag = langcodes.standardize_tag(base, macro=True)
+    except ValueError:
+        return base.lower(), script or None
+    return tag.split("-")[0], script or None
 
 
-def decide(lang: str, score: float, cfg: LangIdConfig) -> str | None:
-    """None to keep, else the reason to drop."""
-    if cfg.keep is not None and lang not in cfg.keep:
-        return "lang_not_kept"
+def blocks(text: str, block_chars: int, max_chars: int) -> list[str]:
+    """Consecutive non-empty lines joined by spaces, cut where the writing system changes and otherwise
+    once a block reaches `block_chars` characters. A short tail joins the block before it."""
+    out: list[str] = []
+    current: list[str] = []
+    size, cls = 0, None
+    for raw in text[:max_chars].split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        line_cls = line_script_class(line)
+        if current and (line_cls != cls or size >= block_chars):
+            out.append(" ".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+        cls = line_cls
+    if current:
+        tail = " ".join(current)
+        if out and len(tail) < block_chars // 4 and line_script_class(out[-1]) == cls:
+            out[-1] = f"{out[-1]} {tail}"
+        else:
+            out.append(tail)
+    return out
+
+
+def aggregate(block_texts: Sequence[str], labels: Sequence[str], scores: Sequence[float],
+              mixed_min_share: float) -> tuple[str, float, bool, dict[str, float]]:
+    """(lang, score, mixed, shares) of one document from its blocks' predictions."""
+    chars: dict[str, int] = defaultdict(int)
+    weighted: dict[str, float] = defaultdict(float)
+    for text, lang, score in zip(block_texts, labels, scores, strict=True):
+        chars[lang] += len(text)
+        weighted[lang] += len(text) * score
+    total = sum(chars.values())
+    if not total:
+        return UND, 0.0, False, {}
+    lang = max(sorted(chars), key=lambda k: (chars[k], weighted[k]))
+    shares = {k: round(v / total, 4) for k, v in sorted(chars.items())}
+    mixed = sum(1 for v in chars.values() if v / total >= mixed_min_share) >= 2
+    return lang, round(weighted[lang] / chars[lang], 6), mixed, shares
+
+
+def identify_batch(model: Any, texts: Sequence[str], cfg: LangIdConfig) -> list[LangResult]:
+    """Labels a batch of documents with one fastText call over all their blocks."""
+    per_doc = [blocks(t, cfg.block_chars, cfg.max_chars) for t in texts]
+    flat = [b for bs in per_doc for b in bs]
+    labels, probs = model.predict(flat, k=1) if flat else ([], [])
+    results, i = [], 0
+    for text, bs in zip(texts, per_doc, strict=True):
+        langs = [normalize_label(lab[0])[0] for lab in labels[i:i + len(bs)]]
+        scores = [float(p[0]) for p in probs[i:i + len(bs)]]
+        i += len(bs)
+        lang, score, mixed, shares = aggregate(bs, langs, scores, cfg.mixed_min_share)
+        results.append(LangResult(lang, score, detect_script(text), mixed, shares))
+    return results
+
+
+def direct_predict(model: Any, text: str) -> tuple[str, float]:
+    """The baseline the stage is measured against: fastText on the whole text, newlines as spaces."""
+    labels, probs = model.predict([text.replace("\n", " ")], k=1)
+    return normalize_label(labels[0][0])[0], float(probs[0][0])
+
+
+def decide(lang: str, score: float, cfg: LangIdConfig) -> tuple[str, str | None]:
+    """(label to record, reason to drop or None)."""
     if score < cfg.min_score.get(lang, cfg.min_score["default"]):
-        return "low_score"
-    return None
+        return (UND, None) if cfg.on_low_score == "und" else (lang, "low_score")
+    if cfg.keep is not None and lang not in cfg.keep:
+        return lang, "lang_not_kept"
+    return lang, None
 
+
+def load_model(path: str) -> Any:
+    """A fastText model from a local path or any URI Beam's FileSystems reads (gs://, s3://, ...)."""
+    import fasttext
+
+    if "://" not in path:
+        return fasttext.load_model(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    fd, local = tempfile.mkstemp(suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as out, FileSystems.open(path) as src:
+            while chunk := src.read(1 << 24):
+                out.write(chunk)
+        return fasttext.load_model(local)
+    finally:
+        os.unlink(local)
+
+
+# ---------------------------------------------------------------- DoFn and transform
 
 class _Model:
     """Weak-referenceable holder for the fastText model (required by `Shared`)."""
 
     def __init__(self, path: str) -> None:
-        import fasttext  # imported on the worker
-
-        self.model = fasttext.load_model(path)
+        self.model = load_model(path)
 
 
 class _LangIdFn(beam.DoFn):
@@ -83,23 +214,30 @@ class _LangIdFn(beam.DoFn):
         path = self._cfg.model
         self._model = self._shared.acquire(lambda: _Model(path), tag=f"fasttext:{path}").model
 
-    def process(self, doc: Document) -> Iterable[Any]:
-        self._counters.inc("docs_in")
-        script = detect_script(doc.text)
-        if doc.lang is not None:  # fixed by the source (e.g. code): no prediction, no keep list
+    def process(self, batch: list[Document]) -> Iterable[Any]:
+        fixed = [d for d in batch if d.lang is not None]  # e.g. code: no prediction, no keep list
+        predict = [d for d in batch if d.lang is None]
+        for doc in fixed:
+            self._counters.inc("docs_in")
             self._counters.inc("kept")
-            yield dataclasses.replace(doc, lang_score=1.0, script=script)
-            return
-        labels, probs = self._model.predict([prepare_text(doc.text, self._cfg.max_chars)], k=1)
-        lang, score = parse_label(labels[0][0]), round(float(probs[0][0]), 6)
-        doc = dataclasses.replace(doc, lang=lang, lang_score=score, script=script)
-        self._counters.inc(f"lang:{lang}")
-        if reason := decide(lang, score, self._cfg):
-            self._counters.inc(f"dropped:{reason}")
-            yield pvalue.TaggedOutput(IdentifyLanguage.REJECTED, doc.dropped(STAGE, reason))
-        else:
-            self._counters.inc("kept")
-            yield doc
+            yield dataclasses.replace(doc, lang_score=1.0, script=detect_script(doc.text))
+        results = identify_batch(self._model, [d.text for d in predict], self._cfg)
+        for doc, res in zip(predict, results, strict=True):
+            self._counters.inc("docs_in")
+            lang, reason = decide(res.lang, res.score, self._cfg)
+            doc = dataclasses.replace(doc, lang=lang, lang_score=round(res.score, 6), script=res.script,
+                                      lang_mixed=res.mixed, lang_shares=res.shares)
+            self._counters.inc(f"lang:{lang}")
+            if res.mixed:
+                self._counters.inc("mixed")
+            if lang == UND:
+                self._counters.inc("und")
+            if reason:
+                self._counters.inc(f"dropped:{reason}")
+                yield pvalue.TaggedOutput(IdentifyLanguage.REJECTED, doc.dropped(STAGE, reason))
+            else:
+                self._counters.inc("kept")
+                yield doc
 
 
 class IdentifyLanguage(beam.PTransform):
@@ -112,5 +250,8 @@ class IdentifyLanguage(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return docs | "PredictLanguage" >> beam.ParDo(_LangIdFn(self._cfg)).with_outputs(
-            self.REJECTED, main="kept")
+        return (
+            docs
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)  # [Document]
+            | "PredictLanguage" >> beam.ParDo(_LangIdFn(self._cfg)).with_outputs(self.REJECTED, main="kept")
+        )

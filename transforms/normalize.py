@@ -4,9 +4,14 @@ Input/output: `Document`; tagged `REJECTED`: documents empty after normalization
 Steps, in an order that makes the function idempotent (normalize(normalize(x)) == normalize(x)):
 CR/CRLF -> LF; control characters (Unicode Cc other than \\n and \\t), NULs and the BOM removed; Unicode
 space separators other than U+3000 (meaningful in CJK typesetting) -> U+0020; trailing whitespace on each
-line removed; runs of 3+ newlines -> one blank line; leading/trailing blank lines removed; NFC last (NFC
-cannot introduce whitespace or control characters). Leading indentation and inner runs of spaces are kept,
-since code depends on them. Mojibake repair is issue #3's.
+line removed; runs of 3+ newlines -> one blank line; leading/trailing blank lines removed; NFC (which
+cannot introduce whitespace or control characters); then mojibake repaired with ftfy (`fix_text` with
+only its repairs on: encoding mix-ups such as UTF-8 read as cp1252, lone surrogates, C1 controls; HTML
+unescaping, quote uncurling, width folding and ligature splitting are off, since they change correct
+text), repeating the steps while ftfy still changes something. Leading indentation and inner runs of
+spaces are kept, since code depends on them. ftfy runs only on text that is not ASCII and contains a
+character from Latin-1 Supplement, Latin Extended-A, General Punctuation, a surrogate or U+FFFD (every
+UTF-8-as-Latin-1/cp1252 mojibake does): ftfy reads ~5 MB/s even on clean text.
 Metrics namespace `normalize`: `docs_in`, `kept`, `dropped:empty`, `changed:<step>`.
 """
 
@@ -32,6 +37,22 @@ _DELETE_CONTROL = str.maketrans("", "", _CONTROL)
 _SPACES = {ord(ch): " " for ch in (chr(c) for c in range(0x110000))
            if unicodedata.category(ch) == "Zs" and ch not in (" ", "\u3000")}
 _TRAILING_WS = re.compile(r"[ \t]+$", re.MULTILINE)
+_MOJIBAKE_HINT = re.compile("[\u0080-\u017f\u2010-\u2044\ud800-\udfff\ufffd]")
+_FTFY_CONFIG = None
+
+
+def repair_mojibake(text: str) -> str:
+    global _FTFY_CONFIG  # an immutable config built on first use, so importing stays cheap
+    if text.isascii() or not _MOJIBAKE_HINT.search(text):
+        return text
+    import ftfy
+
+    if _FTFY_CONFIG is None:
+        _FTFY_CONFIG = ftfy.TextFixerConfig(
+            unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False,
+            fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False, remove_control_chars=False,
+            normalization=None, explain=False)
+    return ftfy.fix_text(text, _FTFY_CONFIG)
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
@@ -42,17 +63,36 @@ _STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("trailing_whitespace", lambda t: _TRAILING_WS.sub("", t)),
     ("blank_lines", lambda t: _MANY_NEWLINES.sub("\n\n", t).strip("\n")),
     ("nfc", lambda t: unicodedata.normalize("NFC", t)),
+    ("mojibake", repair_mojibake),
 )
 
 
+_MAX_PASSES = 4
+
+
 def normalize_text(text: str, count: Callable[[str], None] = lambda _: None) -> str:
-    """The normalized text; `count(step)` is called once for each step that changed something."""
-    for name, step in _STEPS:
-        new = step(text)
-        if new != text:
+    """The normalized text; `count(step)` is called once for each step that changed something.
+
+    ftfy runs last, on text the other steps have finished with (its verdict depends on its input: " Ã©"
+    is mojibake, "\\xa0Ã©" is not). Its repairs can produce text the other steps change again, so a pass
+    in which ftfy changed something is followed by another, until nothing changes."""
+    changed: set[str] = set()
+    for _ in range(_MAX_PASSES):
+        for name, step in _STEPS:
+            new = step(text)
+            if new != text:
+                changed.add(name)
+                text = new
+        if "mojibake" not in changed or normalize_pass_is_stable(text):
+            break
+    for name, _ in _STEPS:
+        if name in changed:
             count(name)
-            text = new
     return text
+
+
+def normalize_pass_is_stable(text: str) -> bool:
+    return all(step(text) == text for _, step in _STEPS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,9 @@ from transforms.hashing import hash64
 
 CURATED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("text", pa.string()), ("lang", pa.string()),
-    ("lang_score", pa.float64()), ("script", pa.string()), ("url", pa.string()), ("crawl_date", pa.string()),
+    ("lang_score", pa.float64()), ("script", pa.string()), ("lang_mixed", pa.bool_()),
+    ("lang_shares", pa.map_(pa.string(), pa.float64())), ("meta", pa.map_(pa.string(), pa.string())),
+    ("url", pa.string()), ("crawl_date", pa.string()),
     ("license", pa.string()), ("quality_score", pa.float64()), ("cluster_id", pa.string()),
     ("cluster_size", pa.int64()), ("location", pa.string()), ("decision", pa.string()),
     ("scores", pa.map_(pa.string(), pa.float64())),
@@ -38,6 +40,8 @@ REJECTED_SCHEMA = pa.schema([
 def document_row(doc: Document) -> dict[str, Any]:
     row = dataclasses.asdict(doc)
     row["scores"] = sorted(doc.scores.items())
+    row["lang_shares"] = sorted(doc.lang_shares.items())
+    row["meta"] = sorted(doc.meta.items())
     return row
 
 

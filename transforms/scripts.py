@@ -2,10 +2,16 @@
 
 Unspaced scripts (Han, kana, Thai, ...) have no whitespace between words, so word-based measures must
 count characters instead; this module says which characters those are.
+
+Simplified vs Traditional Chinese is decided by the text itself (lid.176 says `zh` for both): a
+character that OpenCC's Traditional->Simplified table changes is Traditional-only, one that its
+Simplified->Traditional table changes is Simplified-only; the side with more such characters wins
+(ties, including text of shared characters only, say Hans).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Character classes by script. Han covers CJK Unified Ideographs, Extension A, Compatibility, Ext B+.
@@ -32,9 +38,26 @@ def script_counts(text: str) -> dict[str, int]:
     return {name: n for name, pat in _PATTERNS.items() if (n := len(pat.findall(sample)))}
 
 
+@functools.lru_cache(maxsize=2)
+def _opencc(config: str):  # noqa: ANN202 - opencc has no type stubs
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def chinese_variant(text: str) -> str | None:
+    """"Hans" or "Hant" for text with Han characters, None without any."""
+    han = "".join(_PATTERNS["Hani"].findall(text[:_SAMPLE_CHARS]))
+    if not han:
+        return None
+    traditional = sum(a != b for a, b in zip(han, _opencc("t2s").convert(han), strict=False))
+    simplified = sum(a != b for a, b in zip(han, _opencc("s2t").convert(han), strict=False))
+    return "Hant" if traditional > simplified else "Hans"
+
+
 def detect_script(text: str) -> str:
-    """Dominant script: Jpan when kana appear beside Han, Kore for Hangul, Hani for other Han text
-    (Simplified vs Traditional is decided in issue #3), else the most frequent script; Zyyy if none."""
+    """Dominant script: Jpan when kana appear beside Han, Kore for Hangul, Hans or Hant for other Han
+    text, else the most frequent script; Zyyy if none."""
     counts = script_counts(text)
     if not counts:
         return "Zyyy"
@@ -44,7 +67,18 @@ def detect_script(text: str) -> str:
         return "Jpan"
     if top in ("Hani", "Hang") and hang > han:
         return "Kore"
+    if top == "Hani":
+        return chinese_variant(text) or "Hani"
     return top
+
+
+def line_script_class(line: str) -> str:
+    """A coarse writing-system class of a short text (for cutting documents where the script changes):
+    the most frequent of CJK (Han and kana together), Hangul, and the other scripts; Zyyy if none."""
+    counts = {name: len(pat.findall(line)) for name, pat in _PATTERNS.items()}
+    counts["CJK"] = counts.pop("Hani") + counts.pop("Kana")
+    best = max(sorted(counts), key=lambda k: counts[k])
+    return best if counts[best] else "Zyyy"
 
 
 def is_unspaced(text: str) -> bool:
