@@ -24,12 +24,14 @@ import yaml
 from pipeline.models import default_lid_model
 from tokenizer.train import TokenizerTrainConfig
 from transforms.exact_dedup import ExactDedupConfig
+from transforms.extract import ExtractConfig
 from transforms.langid import LangIdConfig
 from transforms.mix import MixConfig, PhaseConfig
 from transforms.near_dedup import NearDedupConfig
 from transforms.normalize import NormalizeConfig
 from transforms.read import ReadConfig, SourceConfig
 from transforms.rules import RulesConfig
+from transforms.urls import UrlsConfig
 
 MODES = ("filter", "annotate")
 
@@ -68,6 +70,8 @@ class PipelineConfig:
     langid: LangIdConfig
     run: RunConfig = RunConfig()
     read: ReadConfig = ReadConfig()
+    urls: UrlsConfig = UrlsConfig()
+    extract: ExtractConfig = ExtractConfig()
     normalize: NormalizeConfig = NormalizeConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     rules: RulesConfig = RulesConfig()
@@ -188,6 +192,9 @@ def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
     model = langid.get("model")
     langid["model"] = default_lid_model() if model is None else (
         resolve_path(model, base) if isinstance(model, str) else model)
+    urls = raw.get("urls")
+    if isinstance(urls, dict) and isinstance(urls.get("blocklists"), list):
+        urls["blocklists"] = [resolve_path(p, base) if isinstance(p, str) else p for p in urls["blocklists"]]
     tok = raw.get("tokenizer")
     if isinstance(tok, dict) and isinstance(tok.get("model"), str):
         tok["model"] = resolve_path(tok["model"], base)

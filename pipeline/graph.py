@@ -19,6 +19,7 @@ from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import WriteArrowShards
 from transforms.document import KEEP, Document, Rejected
 from transforms.exact_dedup import DeduplicateExact
+from transforms.extract import ExtractText
 from transforms.hashing import unit_interval
 from transforms.langid import IdentifyLanguage
 from transforms.mix import MixPhases
@@ -29,6 +30,7 @@ from transforms.parquet_out import WriteParquetParts, part_path
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
 from transforms.tokenize import TokenizeDocuments
+from transforms.urls import FilterUrls
 
 CURATED_COLUMNS = ["id", "source", "lang", "text", "decision"]
 
@@ -62,7 +64,11 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
     docs = read["docs"]                                       # Document
     dropped: list[beam.PCollection] = []                      # Document marked "<stage>:<reason>"
 
-    stages: list[tuple[str, beam.PTransform]] = [("Normalize", NormalizeText(cfg.normalize))]
+    stages: list[tuple[str, beam.PTransform]] = [
+        ("FilterUrls", FilterUrls(cfg.urls)),
+        ("ExtractText", ExtractText(cfg.extract)),
+        ("Normalize", NormalizeText(cfg.normalize)),
+    ]
     if cfg.exact_dedup.enabled:
         stages.append(("ExactDedup", DeduplicateExact(cfg.exact_dedup)))
     stages += [("IdentifyLanguage", IdentifyLanguage(cfg.langid)), ("FilterRules", FilterRules(cfg.rules))]
@@ -70,7 +76,7 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
         stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup)))
     for label, transform in stages:
         out = docs | label >> transform
-        docs = out.kept
+        docs = out["kept"]
         dropped.append(out[transform.REJECTED])
 
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction

@@ -59,6 +59,9 @@ def check_inputs(cfg: PipelineConfig) -> None:
     if not FileSystems.exists(cfg.langid.model):
         hint = " (run `curate fetch-models` or `make setup`)" if cfg.langid.model.endswith(LID_FILE) else ""
         raise ConfigError(f"language-ID model not found: {cfg.langid.model}{hint}")
+    for path in cfg.urls.blocklists:
+        if not FileSystems.exists(path):
+            raise ConfigError(f"urls.blocklists: file not found: {path}")
     if cfg.tokenizer.model is not None and not FileSystems.exists(cfg.tokenizer.model):
         raise ConfigError(f"tokenizer.model not found: {cfg.tokenizer.model}")
 
@@ -83,7 +86,8 @@ def _versions() -> dict[str, str]:
 
 
 def run_manifest(cfg: PipelineConfig, report: dict[str, Any], tokenizer_sha: str) -> dict[str, Any]:
-    stage_sections = {"read": (cfg.sources, cfg.read), "normalize": cfg.normalize, "exact_dedup": cfg.exact_dedup,
+    stage_sections = {"read": (cfg.sources, cfg.read), "urls": cfg.urls, "extract": cfg.extract,
+                      "normalize": cfg.normalize, "exact_dedup": cfg.exact_dedup,
                       "langid": cfg.langid, "rules": cfg.rules, "near_dedup": cfg.near_dedup,
                       "tokenizer": cfg.tokenizer, "mix": (cfg.mix, cfg.phases)}
     return {

@@ -33,6 +33,7 @@ class Document:
     cluster_id: str | None = None
     cluster_size: int = 1
     decision: str = KEEP         # "keep" or "<stage>:<reason>" (annotate mode keeps dropped documents)
+    raw: bytes | None = None     # undecoded HTML of a WARC response, until ExtractText replaces it by text
 
     def dropped(self, stage: str, reason: str) -> Document:
         """A copy marking this document as dropped by `stage` for `reason`."""

@@ -15,6 +15,12 @@ Document ids: `<source>/<id field>` when the source names an id field and the re
 split.
 A compressed file that ends early or is corrupt yields its good records and one `truncated_file` dead
 letter at the line where it broke (what followed cannot be known, so it cannot be counted).
+
+Format `warc` (warcio; .warc or .warc.gz, one range per file): a record is a WARC `response` or
+`conversion` record. Responses with an HTML content type become documents whose undecoded bytes wait
+in `raw` for ExtractText (with the HTTP charset in `meta`); other responses are `not_html` dead letters;
+WET conversion records are text already. Ids are `<source>/<WARC-Record-ID>`, locations
+`<file>#<WARC-Record-ID>`; url and crawl_date come from WARC-Target-URI and WARC-Date.
 Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`.
 """
 
@@ -37,7 +43,8 @@ from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
 
 STAGE = "read"
-FORMATS = ("jsonl",)
+FORMATS = ("jsonl", "warc")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
 _GLOB_CHARS = "*?["
 _COUNT_CHUNK = 1 << 22
 
@@ -113,8 +120,9 @@ def is_compressed(path: str) -> bool:
     return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
 
 
-def split_file(source: str, path: str, relpath: str, size: int, split_bytes: int) -> list[FileRange]:
-    if is_compressed(path) or size <= split_bytes:
+def split_file(source: str, path: str, relpath: str, size: int, split_bytes: int,
+               splittable: bool = True) -> list[FileRange]:
+    if not splittable or is_compressed(path) or size <= split_bytes:
         return [FileRange(source, path, relpath, 0, -1)]
     return [FileRange(source, path, relpath, start, min(start + split_bytes, size))
             for start in range(0, size, split_bytes)]
@@ -225,6 +233,83 @@ def _iter_compressed_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
         raise TruncatedFile(lineno, f"{type(exc).__name__}: {exc}") from None
 
 
+def _http_content_type(record: Any) -> tuple[str, str | None]:
+    """(mime type, charset or None) of a WARC response's HTTP headers."""
+    value = (record.http_headers.get_header("Content-Type") if record.http_headers else None) or ""
+    mime, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, val = param.strip().partition("=")
+        if key.lower() == "charset" and val:
+            charset = val.strip().strip("'\"")
+    return mime.strip().lower(), charset
+
+
+def _gzip_error(path: str) -> str | None:
+    """Why a gzip file does not decompress to its end (None if it does), in one streaming pass."""
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
+                gzip.GzipFile(fileobj=raw) as fh:
+            while fh.read(1 << 20):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def iter_warc_records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    """Documents of one WARC/WET file: `response` records with HTML keep their undecoded bytes in `raw`
+    for ExtractText; `conversion` records (WET) are text already; other responses are dead letters
+    (`not_html`). warcinfo, request and metadata records are not content records and are not counted.
+    warcio yields the cut record of a truncated .warc.gz as if it were whole, so a gzipped file is first
+    checked to decompress to its end; if it does not, its last record is replaced by the dead letter."""
+    broken = _gzip_error(fr.path) if fr.path.endswith(".gz") else None
+    held: Document | Rejected | None = None
+    count = 0
+    for item in _warc_items(fr, src):
+        if held is not None:
+            yield held
+        held, count = item, count + 1
+    if broken:
+        raise TruncatedFile(max(count - 1, 0), broken)
+    if held is not None:
+        yield held
+
+
+def _warc_items(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    index = 0
+    try:
+        with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type not in ("response", "conversion"):
+                    continue
+                index += 1
+                headers = record.rec_headers
+                record_id = (headers.get_header("WARC-Record-ID") or f"record-{index}").strip("<>")
+                location = f"{fr.relpath}#{record_id}"
+                doc = Document(id=f"{src.name}/{record_id}", source=src.name, text="", location=location,
+                               url=headers.get_header("WARC-Target-URI"), crawl_date=headers.get_header("WARC-Date"),
+                               license=src.license, lang=src.lang, meta={"warc_record_id": record_id})
+                payload = record.content_stream().read()
+                if record.rec_type == "conversion":
+                    try:
+                        yield dataclasses.replace(doc, text=payload.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        yield Rejected(doc.id, src.name, STAGE, "invalid_utf8", location)
+                    continue
+                mime, charset = _http_content_type(record)
+                if mime not in HTML_TYPES:
+                    yield Rejected(doc.id, src.name, STAGE, "not_html", location, detail=mime or None)
+                    continue
+                meta = {**doc.meta, "http_charset": charset} if charset else doc.meta
+                yield dataclasses.replace(doc, raw=payload, meta=meta)
+    except (ArchiveLoadFailed, EOFError, OSError, zlib.error) as exc:
+        raise TruncatedFile(index, f"{type(exc).__name__}: {exc}") from None
+
+
 def _count_newlines(fh: Any, upto: int) -> int:
     """Newlines in bytes [0, upto): line numbers stay exact however the file is split."""
     fh.seek(0)
@@ -240,6 +325,14 @@ def _count_newlines(fh: Any, upto: int) -> int:
 
 # ---------------------------------------------------------------- DoFns
 
+def _records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    if src.format == "warc":
+        yield from iter_warc_records(fr, src)
+        return
+    for lineno, line in iter_range_lines(fr):
+        yield parse_record(line, src, fr.relpath, lineno)
+
+
 class _ListFilesFn(beam.DoFn):
     def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
         super().__init__()
@@ -252,7 +345,8 @@ class _ListFilesFn(beam.DoFn):
         for pattern in src.paths:
             for match in FileSystems.match([pattern])[0].metadata_list:
                 rel = relative_path(match.path, root)
-                yield from split_file(name, match.path, rel, match.size_in_bytes, self._cfg.split_bytes)
+                yield from split_file(name, match.path, rel, match.size_in_bytes, self._cfg.split_bytes,
+                                      splittable=src.format == "jsonl")
 
 
 class _ReadRangeFn(beam.DoFn):
@@ -265,9 +359,8 @@ class _ReadRangeFn(beam.DoFn):
         src = self._sources[fr.source]
         records = 0
         try:
-            for lineno, line in iter_range_lines(fr):
+            for item in _records(fr, src):
                 records += 1
-                item = parse_record(line, src, fr.relpath, lineno)
                 if isinstance(item, Rejected):
                     self._counters.inc(f"dropped:{item.reason}")
                     yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
@@ -277,7 +370,8 @@ class _ReadRangeFn(beam.DoFn):
         except TruncatedFile as exc:
             # The records after the break are unknowable; the break itself is one record read and rejected.
             records += 1
-            location = f"{fr.relpath}:{exc.lineno + 1}"
+            sep = "#record-" if src.format == "warc" else ":"
+            location = f"{fr.relpath}{sep}{exc.lineno + 1}"
             self._counters.inc("dropped:truncated_file")
             yield pvalue.TaggedOutput(ReadDocuments.REJECTED, Rejected(
                 id=f"{src.name}/{location}", source=src.name, stage=STAGE, reason="truncated_file",
