@@ -42,12 +42,13 @@ from apache_beam.utils import shared
 
 from transforms.counters import StageCounters
 from transforms.document import Document
-from transforms.scripts import detect_script, line_script_class
+from transforms.scripts import detect_script, has_cjk_or_hangul, line_script_class
 
 STAGE = "langid"
 UND = "und"
 LOW_SCORE_ACTIONS = ("drop", "und")
 _LABEL_PREFIX = "__label__"
+_ASCII_WS = " \t\r\v\f"  # fastText splits words on ASCII whitespace only; NBSP and U+3000 are word characters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +106,14 @@ def normalize_label(label: str) -> tuple[str, str | None]:
 def blocks(text: str, block_chars: int, max_chars: int) -> list[str]:
     """Consecutive non-empty lines joined by spaces, cut where the writing system changes and otherwise
     once a block reaches `block_chars` characters. A short tail joins the block before it."""
+    text = text[:max_chars]
+    if not has_cjk_or_hangul(text):
+        return _size_blocks(text, block_chars)
     out: list[str] = []
     current: list[str] = []
     size, cls = 0, None
-    for raw in text[:max_chars].split("\n"):
-        line = raw.strip()
+    for raw in text.split("\n"):
+        line = raw.strip(_ASCII_WS)
         if not line:
             continue
         line_cls = line_script_class(line)
@@ -125,6 +129,22 @@ def blocks(text: str, block_chars: int, max_chars: int) -> list[str]:
             out[-1] = f"{out[-1]} {tail}"
         else:
             out.append(tail)
+    return out
+
+
+def _size_blocks(text: str, block_chars: int) -> list[str]:
+    """`blocks` for text of one writing-system class: cut at the first newline after every
+    `block_chars` characters, found with str.find rather than a Python loop over lines."""
+    out: list[str] = []
+    start, n = 0, len(text)
+    while start < n:
+        end = text.find("\n", start + block_chars)
+        end = n if end < 0 else end
+        if chunk := text[start:end].replace("\n", " ").strip(_ASCII_WS):
+            out.append(chunk)
+        start = end + 1
+    if len(out) > 1 and len(out[-1]) < block_chars // 4:
+        out[-2:] = [f"{out[-2]} {out[-1]}"]
     return out
 
 
