@@ -27,10 +27,11 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
-	$(PY) scripts/bench.py --out bench-out --report BENCHMARKS.md
+	$(PY) benchmarks/pipeline_bench.py --out bench-out --report BENCHMARKS.md
+	$(PY) benchmarks/run_all.py
 
 lint: setup
-	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts
+	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks
 
 sample:
 	python3 scripts/make_sample.py

@@ -1,10 +1,11 @@
-"""`make bench`: throughput per stage and of the whole pipeline, on a >= 20 MB corpus built from the
+"""`make bench` (part 1): throughput per stage and of the whole pipeline, on a >= 20 MB corpus built from the
 embedded sample and ../shared/data; writes BENCHMARKS.md.
 
 Per-stage figures time each stage's own code (the functions its DoFn calls, with the real models) on
 one core, outside Beam, so they isolate the stage's cost. Whole-pipeline figures run `curate run` in a
 subprocess (in_memory, then multi_processing with 2 workers) and read its peak RSS from getrusage
-(largest resident set of any process in the run).
+(largest resident set of any process in the run). Writes its part of BENCHMARKS.md between
+`<!-- pipeline:begin -->` and `<!-- pipeline:end -->`, leaving the rest of the file as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import gzip
 import json
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -22,6 +24,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
+
+BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
+TITLE = "# Benchmarks\n\nRefreshed by `make bench`; each section says which script wrote it.\n\n"
+
+
+def replace_block(path: Path, block: str) -> None:
+    """Puts `block` between this script's markers, keeping every other marked section of the file. A file
+    without these markers holds an unmarked earlier version of this section: only its other marked
+    sections (`<!-- x:begin -->` ... `<!-- x:end -->`) are kept."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = text.find(BEGIN), text.find(END)
+    if start != -1 and end > start:
+        text = text[:start] + block + text[end + len(END):]
+    else:
+        kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", text, flags=re.DOTALL)]
+        text = TITLE + block + "".join(f"\n\n{k}" for k in kept)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def load_corpus(corpus: Path) -> list[tuple[str, dict]]:
@@ -129,8 +149,9 @@ def main() -> None:
 
     cpu = platform.processor() or platform.machine()
     lines = [
-        "# Benchmarks", "",
-        "Produced by `make bench` (scripts/bench.py); rerun it to refresh this file. Machine: "
+        BEGIN,
+        "## Pipeline throughput (issue 2)", "",
+        "Produced by `make bench` (benchmarks/pipeline_bench.py). Machine: "
         f"{cpu}, 2 cores, Python {platform.python_version()}. Single runs: expect about +-20%.", "",
         f"Corpus: {n_records} records, {texts_mb:.1f} MB of text, built by `scripts/build_corpus.py --target-mb "
         f"{args.target_mb}` from ../shared/data (real text, planted near-duplicates, filler variants) and the "
@@ -149,8 +170,8 @@ def main() -> None:
     for s in stages:
         lines.append(f"| {s['stage']} | {s['docs']} | {s['docs_per_s']:.0f} | {s['mb_per_s']:.2f} |")
     lines += ["", "For comparison (DESIGN.md section 6, same machine class): datatrove 0.10.1 read + LID + Gopher "
-              "filters 0.28 MB/s and its 4-stage MinHash 0.30 MB/s on one core, ~0.14 MB/s for both.", ""]
-    Path(args.report).write_text("\n".join(lines))
+              "filters 0.28 MB/s and its 4-stage MinHash 0.30 MB/s on one core, ~0.14 MB/s for both.", END]
+    replace_block(Path(args.report), "\n".join(lines))
     print(f"wrote {args.report}")
 
 
