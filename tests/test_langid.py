@@ -54,10 +54,29 @@ def test_blocks_cut_where_the_script_changes_and_at_the_size():
     assert blocks("x" * 60 + "\n" + "y" * 60, 50, 10_000) == ["x" * 60, "y" * 60]
 
 
-def test_aggregate_majority_shares_and_mixed():
-    lang, score, mixed, shares = aggregate(["a" * 80, "b" * 20], ["en", "zh"], [0.9, 0.8], 0.1)
-    assert (lang, score, mixed, shares) == ("en", 0.9, True, {"en": 0.8, "zh": 0.2})
-    assert aggregate(["a" * 95, "b" * 5], ["en", "zh"], [0.9, 0.8], 0.1)[2] is False
+CFG = LangIdConfig(model="m", keep=None)
+
+
+def test_aggregate_soft_vote_shares_and_mixed():
+    lang, score, mixed, shares = aggregate(["a" * 80, "b" * 20], [["en", "fr"], ["zh", "ja"]],
+                                           [[0.9, 0.05], [0.8, 0.1]], CFG)
+    assert (lang, mixed, shares) == ("en", True, {"en": 0.8, "zh": 0.2})
+    assert score == pytest.approx((80 * 0.9) / 100)
+    assert aggregate(["a" * 95, "b" * 5], [["en"], ["zh"]], [[0.9], [0.8]], CFG)[2] is False
+
+
+def test_soft_vote_follows_probability_mass_not_block_count():
+    # close languages trading blocks at low confidence (ceb/war on UDHR): the soft vote weighs the
+    # runner-up probabilities too, and low-confidence blocks do not make the document mixed
+    lang, _, mixed, shares = aggregate(["a" * 52, "b" * 48], [["ceb", "war"], ["war", "ceb"]],
+                                       [[0.40, 0.35], [0.45, 0.10]], CFG)  # war: 18.2 + 21.6 > ceb: 20.8 + 4.8
+    assert (lang, mixed, shares) == ("war", False, {"ceb": 0.52, "war": 0.48})
+
+
+def test_lid176_codes_are_kept_and_scripted_labels_standardized():
+    assert normalize_label("__label__als") == ("als", None)    # lid.176: Alemannic, not Tosk Albanian
+    assert normalize_label("__label__tl") == ("tl", None)
+    assert normalize_label("__label__tgl_Latn") == ("tl", "Latn")
 
 
 def test_chinese_variant():
@@ -68,7 +87,7 @@ def test_chinese_variant():
 
 @pytest.mark.parametrize(("text", "script"), [
     (EN, "Latn"), (ZH, "Hans"), ("這是繁體中文的句子。", "Hant"), ("これは日本語の文章です。", "Jpan"),
-    ("한국어 문장입니다", "Kore"),
+    ("한국어 문장입니다", "Kore"), ("國家足球博物館（The National Football Museum）是英國的一座博物館。", "Hant"),
     ("Это русский текст", "Cyrl"), ("123 456", "Zyyy")])
 def test_detect_script(text, script):
     assert detect_script(text) == script

@@ -205,8 +205,8 @@ def _serve() -> None:
         raw, charset, url = pickle.loads(_read_exact(fd_in, _LEN.unpack(header)[0], None))
         try:
             result = extract_page(raw, charset, url, cfg)
-        except Exception as exc:  # noqa: BLE001 - any extractor failure is one rejected page, not a dead worker
-            result = ExtractResult(None, "error", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - any extractor failure is one rejected page, not a dead worker
+            result = ExtractResult(None, "error", None)
         _send(out, result)
 
 
