@@ -158,7 +158,8 @@ def main() -> None:
         f"{cpu}, 2 cores, Python {platform.python_version()}. Single runs: expect about +-20%.", "",
         f"Corpus: {n_records} records, {texts_mb:.1f} MB of text, built by `scripts/build_corpus.py --target-mb "
         f"{args.target_mb}` from ../shared/data (real text, planted near-duplicates, filler variants) and the "
-        "embedded sample.", "",
+        "embedded sample. Its filler and near-duplicate copies keep their original's URL, so URL dedup "
+        "(issue 3) removes most of them before the costlier stages.", "",
         "## Whole pipeline (`curate run`, wall clock including Beam start-up)", "",
         "| runner | wall s | curation job s | tokenizer s | mixing job s | MB/s | docs/s | peak RSS MB | kept |",
         "|---|---|---|---|---|---|---|---|---|",
