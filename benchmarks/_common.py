@@ -88,6 +88,26 @@ def arg_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def cli(name: str, doc: str | None, run: Callable[[argparse.Namespace], dict | None],
+        render: Callable[[dict], list[str]], configure: Callable[[argparse.ArgumentParser], None] | None = None,
+        details: Callable[[dict], None] | None = None) -> int:
+    """The shared `main` of the benchmark scripts: parse arguments, run, save raw results, print the
+    tables (and `details`, e.g. error examples). Returns the exit status (0; a missing data set skips)."""
+    parser = arg_parser(doc)
+    if configure:
+        configure(parser)
+    args = parser.parse_args()
+    res = run(args)
+    if res is None:
+        return 0
+    path = write_results(name, res, args.json)
+    print("\n".join(render(res)))
+    if details:
+        details(res)
+    print(f"\nraw results: {path} ({res['seconds']} s)")
+    return 0
+
+
 def machine() -> dict:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
 

@@ -17,6 +17,7 @@ no time limit), to show what the process isolation costs.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
@@ -220,18 +221,13 @@ def render(res: dict) -> list[str]:
     return lines
 
 
-def main() -> int:
-    parser = C.arg_parser(__doc__)
+def _add_max_pages(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pages", type=int, default=None,
                         help="score a deterministic subsample of this many trafilatura-eval pages")
-    args = parser.parse_args()
-    res = run(args.quick, args.max_pages)
-    if res is None:
-        return 0
-    path = C.write_results(NAME, res, args.json)
-    print("\n".join(render(res)))
-    print(f"\nraw results: {path} ({res['seconds']} s)")
-    return 0
+
+
+def main() -> int:
+    return C.cli(NAME, __doc__, lambda args: run(args.quick, args.max_pages), render, configure=_add_max_pages)
 
 
 if __name__ == "__main__":

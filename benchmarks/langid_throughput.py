@@ -123,14 +123,7 @@ def render(res: dict) -> list[str]:
 
 
 def main() -> int:
-    args = C.arg_parser(__doc__).parse_args()
-    res = run(args.quick)
-    if res is None:
-        return 0
-    path = C.write_results(NAME, res, args.json)
-    print("\n".join(render(res)))
-    print(f"\nraw results: {path} ({res['seconds']} s)")
-    return 0
+    return C.cli(NAME, __doc__, lambda args: run(args.quick), render)
 
 
 if __name__ == "__main__":

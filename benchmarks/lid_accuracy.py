@@ -192,13 +192,7 @@ def render(res: dict) -> list[str]:
     return lines
 
 
-def main() -> int:
-    args = C.arg_parser(__doc__).parse_args()
-    res = run(args.quick)
-    if res is None:
-        return 0
-    path = C.write_results(NAME, res, args.json)
-    print("\n".join(render(res)))
+def _print_losses(res: dict) -> None:
     for name in ["tatoeba-sentences", "tatoeba-docs", "udhr"]:
         ex = res["sets"][name]["loss_examples"]
         if ex:
@@ -207,8 +201,10 @@ def main() -> int:
             for e in ex[:8]:
                 print(f"  gold={e['gold']} stage={e['stage']}({e['stage_score']},{e['stage_script']},"
                       f"mixed={e['mixed']}) direct={e['direct']}({e['direct_score']}) {e['text'][:100]!r}")
-    print(f"\nraw results: {path} ({res['seconds']} s)")
-    return 0
+
+
+def main() -> int:
+    return C.cli(NAME, __doc__, lambda args: run(args.quick), render, details=_print_losses)
 
 
 if __name__ == "__main__":

@@ -136,21 +136,17 @@ def render(res: dict) -> list[str]:
     return lines
 
 
-def main() -> int:
-    args = C.arg_parser(__doc__).parse_args()
-    res = run(args.quick)
-    if res is None:
-        return 0
-    path = C.write_results(NAME, res, args.json)
-    print("\n".join(render(res)))
+def _print_errors(res: dict) -> None:
     for name, r in res["sets"].items():
         if r["errors"]:
             print(f"\n{name}: {r['errors_total']} inputs with a wrong variant or script; first ones:")
             for e in r["errors"][:10]:
                 print(f"  gold={e['gold']} chinese_variant={e['chinese_variant']} script={e['script']} "
                       f"lang={e['lang']} neutral={e['neutral']} {e['text']!r}")
-    print(f"\nraw results: {path} ({res['seconds']} s)")
-    return 0
+
+
+def main() -> int:
+    return C.cli(NAME, __doc__, lambda args: run(args.quick), render, details=_print_errors)
 
 
 if __name__ == "__main__":
