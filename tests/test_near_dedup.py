@@ -94,3 +94,39 @@ def test_band_collision_alone_does_not_remove_a_document():
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]), label="kept")
+
+
+def _window_docs(n_docs, width, shift):
+    rng = random.Random(5)
+    words = [rng.choice(WORDS) + str(rng.randrange(100_000)) for _ in range(width + shift * n_docs)]
+    return [Document(id=f"s/{i:02d}", source="s", text=" ".join(words[i * shift:i * shift + width]) + ".")
+            for i in range(n_docs)]
+
+
+def test_a_long_chain_ends_up_in_one_cluster():
+    # windows of 200 words shifted by 20: neighbours share ~0.8 of their 5-grams, documents two apart ~0.6,
+    # so the cluster exists only through the chain A~B~C~...~L
+    docs = _window_docs(12, 200, 20)
+    cfg = NearDedupConfig(max_rounds=12)
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
+        assert_that(out.kept | beam.Map(lambda d: d.cluster_size), equal_to([12]), label="one survivor")
+        assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.combiners.Count.Globally(), equal_to([11]),
+                    label="eleven dropped")
+
+
+def test_too_few_rounds_for_a_chain_fail_loudly():
+    docs = _window_docs(12, 200, 20)
+    with pytest.raises(Exception, match="did not converge in 2 rounds"):
+        with fn_api_test_pipeline() as p:
+            _ = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=2))
+
+
+def test_a_hot_bucket_is_one_star_cluster():
+    text = _text(7)
+    docs = [Document(id=f"s/{i:03d}", source="s", text=text) for i in range(300)]  # one hot bucket per band
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=2))
+        assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([("s/000", 300)]), label="kept")
+        assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.combiners.Count.Globally(), equal_to([299]),
+                    label="dropped")

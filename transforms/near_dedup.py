@@ -17,6 +17,8 @@ Steps (each PCollection's shape in the comments of `expand`):
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
    followed by a convergence check that fails the run loudly if labels still changed in the last round.
 7. Survivor per component: highest quality_score, then longest text, then smallest id.
+Every join is a GroupTagged (transforms/joins.py) rather than a CoGroupByKey: the values of a hot key
+(a band bucket, a star centre, a large cluster) are streamed, never collected into a list.
 Defaults: 128 permutations as 16 bands x 8 rows (S-curve midpoint ~0.707; InternLM2 used 128 hashes,
 5-gram shingles, Jaccard 0.7), word 5-grams, character 5-grams.
 Metrics namespace `near_dedup`: `docs_in`, `kept`, `dropped:near_duplicate`, `candidate_pairs`,
@@ -39,6 +41,7 @@ from apache_beam import pvalue
 from transforms.counters import StageCounters
 from transforms.document import Document
 from transforms.hashing import doc_key
+from transforms.joins import GroupTagged, many_values, small_values
 from transforms.scripts import is_unspaced
 
 STAGE = "near_dedup"
@@ -173,13 +176,13 @@ class _StarEdgesFn(beam.DoFn):
             yield edge
 
 
-def _attach_first_signature(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, tuple]]:
-    a, groups = element
-    sig_a = next(iter(groups["sig"]), None)
-    if sig_a is None:
+def _attach_first_signature(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
+    a, values = element
+    sigs = small_values(values, "edge")["sig"]
+    if not sigs:
         return
-    for b in groups["edge"]:
-        yield b, (a, sig_a)
+    for b in many_values(values, "edge"):  # a star centre may have millions of edges: streamed
+        yield b, (a, sigs[0])
 
 
 class _VerifyFn(beam.DoFn):
@@ -188,12 +191,13 @@ class _VerifyFn(beam.DoFn):
         self._threshold = threshold
         self._counters = StageCounters(STAGE)
 
-    def process(self, element: tuple[int, dict[str, Iterable[Any]]]) -> Iterable[tuple[int, int]]:
-        b, groups = element
-        sig_b = next(iter(groups["sig"]), None)
-        if sig_b is None:
+    def process(self, element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterable[tuple[int, int]]:
+        b, values = element
+        sigs = small_values(values, "half")["sig"]
+        if not sigs:
             return
-        for a, sig_a in groups["half"]:
+        sig_b = sigs[0]
+        for a, sig_a in many_values(values, "half"):
             if estimated_jaccard(sig_a, sig_b) >= self._threshold:
                 self._counters.inc("verified_pairs")
                 yield a, b
@@ -205,17 +209,21 @@ def _both_directions(edge: tuple[int, int]) -> Iterator[tuple[int, int]]:
     yield b, a
 
 
-def _propagate(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, int]]:
-    node, groups = element
-    label = min(groups["label"])
+def _propagate(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, int]]:
+    node, values = element
+    labels = small_values(values, "adj")["label"]
+    if not labels:
+        return
+    label = min(labels)
     yield node, label
-    for neighbour in groups["adj"]:
+    for neighbour in many_values(values, "adj"):  # a hub's neighbours are streamed
         yield neighbour, label
 
 
-def _count_changed(element: tuple[int, dict[str, Iterable[int]]]) -> int:
-    _, groups = element
-    return int(min(groups["before"]) != min(groups["after"]))
+def _count_changed(element: tuple[int, Iterable[tuple[str, int]]]) -> int:
+    _, values = element
+    labels = small_values(values, "")  # both inputs hold one label per node
+    return int(min(labels["before"]) != min(labels["after"]))
 
 
 def _check_converged(changed: int, rounds: int) -> None:
@@ -241,18 +249,19 @@ def _rank_of(doc: Document) -> tuple[int, tuple]:
     return doc_key(doc.id), survivor_rank(doc)
 
 
-def _label_with_rank(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, tuple]]:
-    node, groups = element
-    for label in groups["label"]:
-        for rank in groups["rank"]:
+def _label_with_rank(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
+    node, values = element
+    found = small_values(values, "")  # one label and one rank per node (more only on a key collision)
+    for label in found["label"]:
+        for rank in found["rank"]:
             yield label, (rank, node)
 
 
-def _members_with_cluster(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, tuple]]:
-    label, groups = element
-    winner = next(iter(groups["winner"]))[1]
-    size = next(iter(groups["size"]))
-    for node in groups["member"]:
+def _members_with_cluster(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
+    label, values = element
+    found = small_values(values, "member")
+    winner, size = found["winner"][0][1], found["size"][0]
+    for node in many_values(values, "member"):  # a cluster of millions of members is streamed
         yield node, (label, winner, size)
 
 
@@ -261,10 +270,11 @@ class _ApplyClustersFn(beam.DoFn):
         super().__init__()
         self._counters = StageCounters(STAGE)
 
-    def process(self, element: tuple[int, dict[str, Iterable[Any]]]) -> Iterable[Any]:
-        key, groups = element
-        cluster = next(iter(groups["cluster"]), None)
-        for doc in groups["doc"]:
+    def process(self, element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterable[Any]:
+        key, values = element
+        clusters = small_values(values, "doc")["cluster"]
+        cluster = clusters[0] if clusters else None
+        for doc in many_values(values, "doc"):
             if cluster is None:
                 self._counters.inc("kept")
                 yield dataclasses.replace(doc, cluster_id=f"{key:016x}", cluster_size=1)
@@ -301,12 +311,12 @@ class DeduplicateNearDuplicates(beam.PTransform):
         )
         half = (
             {"sig": sigs, "edge": candidates}
-            | "JoinFirstSignature" >> beam.CoGroupByKey()
+            | "JoinFirstSignature" >> GroupTagged()
             | "AttachFirstSignature" >> beam.FlatMap(_attach_first_signature)  # (b, (a, sig a))
         )
         verified = (
             {"sig": sigs, "half": half}
-            | "JoinSecondSignature" >> beam.CoGroupByKey()
+            | "JoinSecondSignature" >> GroupTagged()
             | "Verify" >> beam.ParDo(_VerifyFn(cfg.threshold))                 # (a, b), est. J >= threshold
         )
         adjacency = verified | "BothDirections" >> beam.FlatMap(_both_directions)  # (node, neighbour)
@@ -320,20 +330,20 @@ class DeduplicateNearDuplicates(beam.PTransform):
         for r in range(cfg.max_rounds):
             previous, labels = labels, (
                 {"label": labels, "adj": adjacency}
-                | f"Round{r}Join" >> beam.CoGroupByKey()
+                | f"Round{r}Join" >> GroupTagged()
                 | f"Round{r}Propagate" >> beam.FlatMap(_propagate)
                 | f"Round{r}Min" >> beam.CombinePerKey(min)
             )
         changed = (
             {"before": previous, "after": labels}
-            | "ConvergenceJoin" >> beam.CoGroupByKey()
+            | "ConvergenceJoin" >> GroupTagged()
             | "Changed" >> beam.Map(_count_changed)
             | "SumChanged" >> beam.CombineGlobally(sum)
         )
         _ = changed | "CheckConverged" >> beam.Map(_check_converged, cfg.max_rounds)
         ranked = (
             {"label": labels, "rank": docs | "Ranks" >> beam.Map(_rank_of)}
-            | "JoinRanks" >> beam.CoGroupByKey()
+            | "JoinRanks" >> GroupTagged()
             | "LabelWithRank" >> beam.FlatMap(_label_with_rank)                # (label, (rank, node))
         )
         winners = ranked | "Survivor" >> beam.CombinePerKey(min)             # (label, (rank, winner))
@@ -341,11 +351,11 @@ class DeduplicateNearDuplicates(beam.PTransform):
         members = ranked | "Members" >> beam.Map(_member_of)  # (label, node)
         clusters = (
             {"member": members, "winner": winners, "size": sizes}
-            | "JoinClusters" >> beam.CoGroupByKey()
+            | "JoinClusters" >> GroupTagged()
             | "MemberClusters" >> beam.FlatMap(_members_with_cluster)         # (node, (label, winner, size))
         )
         return (
             {"doc": docs | "KeyDocs" >> beam.Map(_key_doc), "cluster": clusters}
-            | "JoinDocs" >> beam.CoGroupByKey()
+            | "JoinDocs" >> GroupTagged()
             | "ApplyClusters" >> beam.ParDo(_ApplyClustersFn()).with_outputs(self.REJECTED, main="kept")
         )
