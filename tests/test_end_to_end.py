@@ -133,3 +133,16 @@ def test_keep_all_keeps_other_languages(tmp_path):
     kept_other = [i for i in other if _qualified(i) in curated]
     assert len(kept_other) >= 0.8 * len(other)
     assert {curated[_qualified(i)]["lang"] for i in kept_other} - {"en", "zh"}
+
+
+def test_removed_duplicates_name_their_survivor(runs):
+    curated = curated_table(runs["a"])
+    rejected = rejected_rows(runs["a"])
+    every_id = set(curated) | {r["id"] for r in rejected}
+    dups = [r for r in rejected if (r["stage"], r["reason"]) in
+            {("exact_dedup", "duplicate"), ("near_dedup", "near_duplicate"), ("urls", "duplicate_url")}]
+    assert len(dups) >= 90
+    for row in dups:
+        assert row["detail"] in every_id and row["detail"] != row["id"], row
+        if row["stage"] == "near_dedup":  # the last dedup stage: its survivors are in curated/
+            assert row["detail"] in curated, row

@@ -13,9 +13,10 @@ def _doc(i, text):
 def test_fold_group_keeps_smallest_id_whatever_the_order():
     docs = [_doc(3, "t"), _doc(1, "t"), _doc(2, "t")]
     for order in (docs, docs[::-1], docs[1:] + docs[:1]):
-        events = list(fold_group(order))
-        assert events[-1] == (True, _doc(1, "t"))
-        assert sorted(d.id for keep, d in events if not keep) == ["s/2", "s/3"]
+        survivor, copies = fold_group(order)
+        assert survivor == _doc(1, "t")
+        assert sorted(d.id for d in copies) == ["s/2", "s/3"]
+    assert fold_group([])[0] is None
 
 
 def test_transform_drops_copies():
@@ -23,6 +24,6 @@ def test_transform_drops_copies():
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateExact(ExactDedupConfig())
         assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/0", "s/2"]), label="kept")
-        assert_that(out[DeduplicateExact.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
-                    equal_to([("s/1", "exact_dedup:duplicate"), ("s/4", "exact_dedup:duplicate")]),
+        assert_that(out[DeduplicateExact.REJECTED] | beam.Map(lambda d: (d.id, d.decision, d.meta["duplicate_of"])),
+                    equal_to([("s/1", "exact_dedup:duplicate", "s/0"), ("s/4", "exact_dedup:duplicate", "s/0")]),
                     label="rejected")

@@ -57,11 +57,20 @@ def test_s_curve_midpoint_near_0_7_for_16x8():
     assert candidate_probability(0.9, 16, 8) > 0.99
 
 
-def test_survivor_prefers_quality_then_length_then_id():
-    a = Document(id="s/a", source="s", text="x" * 10, quality_score=0.9)
-    b = Document(id="s/b", source="s", text="x" * 20, quality_score=0.5)
-    c = Document(id="s/c", source="s", text="x" * 20, quality_score=0.5)
-    assert sorted([c, b, a], key=survivor_rank) == [a, b, c]
+def test_survivor_prefers_quality_then_newest_then_length_then_id():
+    a = Document(id="s/a", source="s", text="x" * 10, quality_score=0.9, crawl_date="2019-01-01")
+    b = Document(id="s/b", source="s", text="x" * 5, quality_score=0.5, crawl_date="2024-04-25T16:24:44Z")
+    c = Document(id="s/c", source="s", text="x" * 20, quality_score=0.5, crawl_date="2023-05-17")
+    d = Document(id="s/d", source="s", text="x" * 30, quality_score=0.5)          # no date: oldest
+    e = Document(id="s/e", source="s", text="x" * 30, quality_score=0.5)
+    assert sorted([e, d, c, b, a], key=survivor_rank) == [a, b, c, d, e]
+    by_length = sorted([e, d, c, b, a], key=lambda doc: survivor_rank(doc, ("length",)))
+    assert [doc.id for doc in by_length] == ["s/d", "s/e", "s/c", "s/a", "s/b"]
+
+
+def test_unknown_survivor_key_is_a_config_error():
+    with pytest.raises(ValueError, match="unknown key 'age'"):
+        NearDedupConfig(survivor_priority=("age",))
 
 
 @pytest.mark.parametrize("bad", [{"bands": 10}, {"threshold": 0}, {"max_rounds": 0}])
@@ -82,8 +91,9 @@ def test_transform_clusters_chains_and_keeps_the_longest():
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=3))
         assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([(winner, 3), ("s/d", 1)]),
                     label="kept")
-        assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
-                    equal_to([(i, "near_dedup:near_duplicate") for i in losers]), label="rejected")
+        assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.Map(lambda d: (d.id, d.decision,
+                                                                                  d.meta["duplicate_of"])),
+                    equal_to([(i, "near_dedup:near_duplicate", winner) for i in losers]), label="rejected")
 
 
 def test_band_collision_alone_does_not_remove_a_document():

@@ -56,4 +56,4 @@ class Rejected:
     def from_document(cls, doc: Document, keep_text: bool) -> Rejected:
         stage, _, reason = doc.decision.partition(":")
         return cls(id=doc.id, source=doc.source, stage=stage, reason=reason, location=doc.location,
-                   text=doc.text if keep_text else None, detail=doc.cluster_id)
+                   text=doc.text if keep_text else None, detail=doc.meta.get("duplicate_of") or doc.cluster_id)

@@ -1,7 +1,8 @@
 """DeduplicateExact: drop documents whose normalized text is byte-identical to another's.
 
 Input/output: `Document` (after NormalizeText, so Unicode-form and whitespace variants collide);
-tagged `REJECTED`: copies marked `exact_dedup:duplicate` (their `cluster_id` names the content hash).
+tagged `REJECTED`: copies marked `exact_dedup:duplicate` (`rejected.detail` names the surviving
+document; their `cluster_id` is the content hash).
 The survivor of a group is the document with the smallest id, whatever the arrival order. Groups are
 folded while streaming over the grouped values, never materialized: an exact-duplicate group can hold
 millions of boilerplate pages.
@@ -29,20 +30,24 @@ class ExactDedupConfig:
     enabled: bool = True
 
 
-def fold_group(docs: Iterable[Document]) -> Iterator[tuple[bool, Document]]:
-    """Streams (is_survivor, doc) over one content-hash group: each copy as soon as it is known to lose,
-    the survivor (smallest id, then location, should two records share an id) last. O(1) memory however
-    hot the group is."""
-    survivor = None
-    for doc in docs:
-        if survivor is None:
-            survivor = doc
-            continue
-        if (doc.id, doc.location) < (survivor.id, survivor.location):
-            survivor, doc = doc, survivor
-        yield False, doc
-    if survivor is not None:
-        yield True, survivor
+def _order(doc: Document) -> tuple[str, str]:
+    return doc.id, doc.location  # location breaks the tie should two records share an id
+
+
+def fold_group(docs: Iterable[Document]) -> tuple[Document | None, Iterator[Document]]:
+    """(survivor, the other documents) of one group: the survivor is the smallest id. Two streaming passes
+    over the (re-iterable) group, so the losers can name their survivor and the group, however hot,
+    is never held in memory."""
+    survivor = min(docs, key=_order, default=None)
+    if survivor is None:
+        return None, iter(())
+    kept = _order(survivor)
+    return survivor, (doc for doc in docs if _order(doc) != kept)
+
+
+def mark_duplicate(doc: Document, stage: str, reason: str, survivor: Document) -> Document:
+    """`doc` dropped as a copy of `survivor` (its id goes to `rejected.detail`)."""
+    return dataclasses.replace(doc.dropped(stage, reason), meta={**doc.meta, "duplicate_of": survivor.id})
 
 
 def _key_by_content(doc: Document) -> tuple[str, Document]:
@@ -56,15 +61,17 @@ class _FoldGroupFn(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:
         digest, docs = element
-        for is_survivor, doc in fold_group(docs):
+        survivor, copies = fold_group(docs)
+        if survivor is None:
+            return
+        self._counters.inc("docs_in")
+        self._counters.inc("kept")
+        yield survivor
+        for doc in copies:
             self._counters.inc("docs_in")
-            if is_survivor:
-                self._counters.inc("kept")
-                yield doc
-            else:
-                self._counters.inc("dropped:duplicate")
-                yield pvalue.TaggedOutput(DeduplicateExact.REJECTED,
-                                          dataclasses.replace(doc.dropped(STAGE, "duplicate"), cluster_id=digest))
+            self._counters.inc("dropped:duplicate")
+            copy = dataclasses.replace(mark_duplicate(doc, STAGE, "duplicate", survivor), cluster_id=digest)
+            yield pvalue.TaggedOutput(DeduplicateExact.REJECTED, copy)
 
 
 class DeduplicateExact(beam.PTransform):

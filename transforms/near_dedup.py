@@ -16,7 +16,9 @@ Steps (each PCollection's shape in the comments of `expand`):
    estimated Jaccard >= `threshold`, so a band collision alone never removes a document.
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
    followed by a convergence check that fails the run loudly if labels still changed in the last round.
-7. Survivor per component: highest quality_score, then longest text, then smallest id.
+7. Survivor per component by `survivor_priority`: by default highest quality_score, then newest
+   crawl_date (InternLM2 kept the newest dump), then longest text; the smallest id breaks ties. Dropped
+   members name the survivor (`rejected.detail`).
 Every join is a GroupTagged (transforms/joins.py) rather than a CoGroupByKey: the values of a hot key
 (a band bucket, a star centre, a large cluster) are streamed, never collected into a list.
 Defaults: 128 permutations as 16 bands x 8 rows (S-curve midpoint ~0.707; InternLM2 used 128 hashes,
@@ -30,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -58,6 +60,7 @@ class NearDedupConfig:
     threshold: float = 0.7          # estimated Jaccard a candidate pair must reach
     seed: int = 1
     max_rounds: int = 10
+    survivor_priority: tuple[str, ...] = ("quality_score", "crawl_date", "length")  # then smallest id
 
     def __post_init__(self) -> None:
         if self.bands * self.rows != self.num_perm:
@@ -69,6 +72,9 @@ class NearDedupConfig:
             raise ValueError(f"near_dedup.bands must be <= 255, got {self.bands}")
         if self.max_rounds < 1:
             raise ValueError(f"near_dedup.max_rounds must be >= 1, got {self.max_rounds}")
+        for key in self.survivor_priority:
+            if key not in SURVIVOR_KEYS:
+                raise ValueError(f"near_dedup.survivor_priority: unknown key {key!r}; known: {sorted(SURVIVOR_KEYS)}")
 
 
 # ---------------------------------------------------------------- pure functions
@@ -128,9 +134,23 @@ def star_edges(members: Iterable[int]) -> Iterator[tuple[int, int]]:
             yield smallest, m
 
 
-def survivor_rank(doc: Document) -> tuple[float, int, str]:
-    """Smaller is better: highest quality score, then longest text, then smallest id."""
-    return (-(doc.quality_score or 0.0), -len(doc.text), doc.id)
+def _date_number(date: str | None) -> int:
+    """An ISO date or timestamp as a number that orders like it (2023-05-17T10:00:00Z -> 20230517100000);
+    missing or unreadable dates are the oldest."""
+    digits = "".join(ch for ch in (date or "")[:19] if ch.isdigit())
+    return int(digits.ljust(14, "0")) if len(digits) >= 8 else 0
+
+
+SURVIVOR_KEYS = {  # each gives a number; smaller is better
+    "quality_score": lambda doc: -(doc.quality_score or 0.0),
+    "crawl_date": lambda doc: -_date_number(doc.crawl_date),   # newest (InternLM2 kept the newest dump)
+    "length": lambda doc: -len(doc.text),
+}
+
+
+def survivor_rank(doc: Document, priority: Sequence[str] = NearDedupConfig.survivor_priority) -> tuple:
+    """Smaller is better: the configured keys in order, then the smallest id (always last)."""
+    return (*(SURVIVOR_KEYS[key](doc) for key in priority), doc.id)
 
 
 # ---------------------------------------------------------------- DoFns
@@ -245,8 +265,8 @@ def _key_doc(doc: Document) -> tuple[int, Document]:
     return doc_key(doc.id), doc
 
 
-def _rank_of(doc: Document) -> tuple[int, tuple]:
-    return doc_key(doc.id), survivor_rank(doc)
+def _rank_of(doc: Document, priority: tuple[str, ...]) -> tuple[int, tuple]:
+    return doc_key(doc.id), survivor_rank(doc, priority)
 
 
 def _label_with_rank(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
@@ -260,9 +280,9 @@ def _label_with_rank(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator
 def _members_with_cluster(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
     label, values = element
     found = small_values(values, "member")
-    winner, size = found["winner"][0][1], found["size"][0]
+    (rank, winner), size = found["winner"][0], found["size"][0]
     for node in many_values(values, "member"):  # a cluster of millions of members is streamed
-        yield node, (label, winner, size)
+        yield node, (label, winner, rank[-1], size)  # rank[-1]: the survivor's document id
 
 
 class _ApplyClustersFn(beam.DoFn):
@@ -279,15 +299,16 @@ class _ApplyClustersFn(beam.DoFn):
                 self._counters.inc("kept")
                 yield dataclasses.replace(doc, cluster_id=f"{key:016x}", cluster_size=1)
                 continue
-            label, winner, size = cluster
+            label, winner, winner_id, size = cluster
             doc = dataclasses.replace(doc, cluster_id=f"{label:016x}", cluster_size=size)
             if key == winner:
                 self._counters.inc("kept")
                 yield doc
             else:
                 self._counters.inc("dropped:near_duplicate")
-                yield pvalue.TaggedOutput(DeduplicateNearDuplicates.REJECTED,
-                                          doc.dropped(STAGE, "near_duplicate"))
+                dropped = dataclasses.replace(doc.dropped(STAGE, "near_duplicate"),
+                                              meta={**doc.meta, "duplicate_of": winner_id})
+                yield pvalue.TaggedOutput(DeduplicateNearDuplicates.REJECTED, dropped)
 
 
 class DeduplicateNearDuplicates(beam.PTransform):
@@ -342,7 +363,7 @@ class DeduplicateNearDuplicates(beam.PTransform):
         )
         _ = changed | "CheckConverged" >> beam.Map(_check_converged, cfg.max_rounds)
         ranked = (
-            {"label": labels, "rank": docs | "Ranks" >> beam.Map(_rank_of)}
+            {"label": labels, "rank": docs | "Ranks" >> beam.Map(_rank_of, cfg.survivor_priority)}
             | "JoinRanks" >> GroupTagged()
             | "LabelWithRank" >> beam.FlatMap(_label_with_rank)                # (label, (rank, node))
         )

@@ -21,7 +21,7 @@ from apache_beam import pvalue
 
 from transforms.counters import StageCounters
 from transforms.document import Document
-from transforms.exact_dedup import fold_group
+from transforms.exact_dedup import fold_group, mark_duplicate
 
 STAGE = "urls"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -93,13 +93,14 @@ class _UrlFoldFn(beam.DoFn):
         self._counters = StageCounters(STAGE)
 
     def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:
-        for is_survivor, doc in fold_group(element[1]):
-            if is_survivor:
-                self._counters.inc("kept")
-                yield doc
-            else:
-                self._counters.inc("dropped:duplicate_url")
-                yield pvalue.TaggedOutput(FilterUrls.REJECTED, doc.dropped(STAGE, "duplicate_url"))
+        survivor, copies = fold_group(element[1])
+        if survivor is None:
+            return
+        self._counters.inc("kept")
+        yield survivor
+        for doc in copies:
+            self._counters.inc("dropped:duplicate_url")
+            yield pvalue.TaggedOutput(FilterUrls.REJECTED, mark_duplicate(doc, STAGE, "duplicate_url", survivor))
 
 
 def _has_url(doc: Document, _: int) -> int:
