@@ -22,6 +22,7 @@ from pipeline.manifest import remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
 from pipeline.tokenizer_step import prepare_tokenizer
+from transforms.near_dedup import s_curve
 
 log = logging.getLogger(__name__)
 VERSIONED = ("apache-beam", "fasttext-numpy2", "datasketch", "sentencepiece", "pyarrow", "numpy", "xxhash")
@@ -129,6 +130,10 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
     seconds["mixing"] = time.perf_counter() - start
 
     report = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
+    if cfg.near_dedup.enabled:
+        nd = cfg.near_dedup
+        report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,
+                                "threshold": nd.threshold, "candidate_probability": s_curve(nd.bands, nd.rows)}
     write_report(output, report)
     with FileSystems.create(f"{output}/run_manifest.json") as fh:
         fh.write((json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())

@@ -10,6 +10,8 @@ from transforms.near_dedup import (
     DeduplicateNearDuplicates,
     NearDedupConfig,
     candidate_probability,
+    choose_bands,
+    s_curve,
     shingles,
     star_edges,
     survivor_rank,
@@ -57,6 +59,14 @@ def test_s_curve_midpoint_near_0_7_for_16x8():
     assert candidate_probability(0.9, 16, 8) > 0.99
 
 
+def test_bands_chosen_from_threshold_favour_recall():
+    assert choose_bands(128, 0.7) == (18, 7)
+    cfg = NearDedupConfig(bands=None, rows=None, threshold=0.8)
+    assert (cfg.bands, cfg.rows) == (12, 10) and cfg.bands * cfg.rows <= cfg.num_perm
+    curve = s_curve(cfg.bands, cfg.rows)
+    assert curve["0.9"] > 0.99 and curve["0.5"] < 0.02
+
+
 def test_survivor_prefers_quality_then_newest_then_length_then_id():
     a = Document(id="s/a", source="s", text="x" * 10, quality_score=0.9, crawl_date="2019-01-01")
     b = Document(id="s/b", source="s", text="x" * 5, quality_score=0.5, crawl_date="2024-04-25T16:24:44Z")
@@ -73,7 +83,7 @@ def test_unknown_survivor_key_is_a_config_error():
         NearDedupConfig(survivor_priority=("age",))
 
 
-@pytest.mark.parametrize("bad", [{"bands": 10}, {"threshold": 0}, {"max_rounds": 0}])
+@pytest.mark.parametrize("bad", [{"bands": 17}, {"threshold": 0}, {"max_rounds": 0}, {"bands": None}])
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         NearDedupConfig(**bad)

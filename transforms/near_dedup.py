@@ -53,8 +53,8 @@ STAGE = "near_dedup"
 class NearDedupConfig:
     enabled: bool = True
     num_perm: int = 128
-    bands: int = 16
-    rows: int = 8
+    bands: int | None = 16          # bands and rows null: chosen from `threshold` (choose_bands)
+    rows: int | None = 8
     word_ngram: int = 5
     char_ngram: int = 5
     threshold: float = 0.7          # estimated Jaccard a candidate pair must reach
@@ -63,11 +63,17 @@ class NearDedupConfig:
     survivor_priority: tuple[str, ...] = ("quality_score", "crawl_date", "length")  # then smallest id
 
     def __post_init__(self) -> None:
-        if self.bands * self.rows != self.num_perm:
-            raise ValueError(f"near_dedup: bands x rows must equal num_perm ({self.bands} x {self.rows} "
-                             f"!= {self.num_perm})")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"near_dedup.threshold must be in (0, 1], got {self.threshold}")
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("near_dedup: set both bands and rows, or neither (chosen from threshold)")
+        if self.bands is None:
+            bands, rows = choose_bands(self.num_perm, self.threshold)
+            object.__setattr__(self, "bands", bands)  # derived once; the config stays frozen after this
+            object.__setattr__(self, "rows", rows)
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"near_dedup: bands x rows must be <= num_perm ({self.bands} x {self.rows} "
+                             f"> {self.num_perm})")
         if self.bands > 255:
             raise ValueError(f"near_dedup.bands must be <= 255, got {self.bands}")
         if self.max_rounds < 1:
@@ -122,6 +128,32 @@ def estimated_jaccard(sig_a: bytes, sig_b: bytes) -> float:
 def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
     """The LSH S-curve: probability that a pair with this Jaccard shares at least one band."""
     return 1.0 - (1.0 - jaccard**rows) ** bands
+
+
+_FALSE_POSITIVE_WEIGHT, _FALSE_NEGATIVE_WEIGHT = 0.2, 0.8
+
+
+def choose_bands(num_perm: int, threshold: float) -> tuple[int, int]:
+    """(bands, rows), bands x rows <= num_perm, minimizing the weighted false-positive area below
+    `threshold` plus false-negative area above it under the S-curve (datasketch MinHashLSH's criterion).
+    Misses weigh 4x: every candidate is verified against full signatures, so a false positive costs one
+    comparison while a false negative is a duplicate kept for good."""
+    grid = np.linspace(0.0, 1.0, 1001)
+    below, above = grid <= threshold, grid >= threshold
+    best = None
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            curve = 1.0 - (1.0 - grid**rows) ** bands
+            cost = (_FALSE_POSITIVE_WEIGHT * np.trapezoid(curve[below], grid[below])
+                    + _FALSE_NEGATIVE_WEIGHT * np.trapezoid(1.0 - curve[above], grid[above]))
+            if best is None or cost < best[0]:
+                best = (cost, bands, rows)
+    return best[1], best[2]
+
+
+def s_curve(bands: int, rows: int) -> dict[str, float]:
+    """P(a pair becomes a candidate) at Jaccard 0.5 ... 0.9, for the report."""
+    return {f"{j:.1f}": round(candidate_probability(j, bands, rows), 4) for j in (0.5, 0.6, 0.7, 0.8, 0.9)}
 
 
 def star_edges(members: Iterable[int]) -> Iterator[tuple[int, int]]:
