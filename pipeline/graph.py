@@ -26,6 +26,7 @@ from transforms.mix import MixPhases
 from transforms.near_dedup import DeduplicateNearDuplicates
 from transforms.normalize import NormalizeText
 from transforms.pack import PackSequences
+from transforms.paragraph_dedup import DeduplicateParagraphs
 from transforms.parquet_out import WriteParquetParts, part_path
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
@@ -74,6 +75,11 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
     stages += [("IdentifyLanguage", IdentifyLanguage(cfg.langid)), ("FilterRules", FilterRules(cfg.rules))]
     if cfg.near_dedup.enabled:
         stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup)))
+    if cfg.exact_dedup.paragraphs:
+        # After document-level dedup: removing shared paragraphs first would turn near-duplicate copies
+        # into unrelated fragments that near-dedup can no longer match.
+        stages.append(("ParagraphDedup", DeduplicateParagraphs(cfg.exact_dedup.paragraph_unit,
+                                                               cfg.exact_dedup.paragraph_min_chars)))
     for label, transform in stages:
         out = docs | label >> transform
         docs = out["kept"]

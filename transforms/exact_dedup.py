@@ -28,6 +28,15 @@ STAGE = "exact_dedup"
 @dataclasses.dataclass(frozen=True)
 class ExactDedupConfig:
     enabled: bool = True
+    paragraphs: bool = False            # also remove repeated paragraphs across the corpus (paragraph_dedup.py)
+    paragraph_unit: str = "paragraph"   # paragraph (blank-line separated; InternLM) | line (C4)
+    paragraph_min_chars: int = 50       # shorter paragraphs are never removed
+
+    def __post_init__(self) -> None:
+        if self.paragraph_unit not in ("paragraph", "line"):
+            raise ValueError(f"exact_dedup.paragraph_unit must be paragraph or line, got {self.paragraph_unit!r}")
+        if self.paragraph_min_chars < 1:
+            raise ValueError(f"exact_dedup.paragraph_min_chars must be >= 1, got {self.paragraph_min_chars}")
 
 
 def _order(doc: Document) -> tuple[str, str]:
