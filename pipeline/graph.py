@@ -84,6 +84,9 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
         out = docs | label >> transform
         docs = out["kept"]
         dropped.append(out[transform.REJECTED])
+        if isinstance(transform, DeduplicateNearDuplicates) and cfg.near_dedup.audit_clusters:
+            _ = out[transform.AUDIT] | "WriteDedupAudit" >> beam.Map(
+                write_json, f"{output}/report/near_dedup_audit.json")
 
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
     dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)

@@ -12,7 +12,8 @@ from pipeline.manifest import iter_segments, read_shard
 from tokenizer.wrapper import Tokenizer
 
 LAYOUT = ["curated", "rejected", "counts/records_read.json", "tokenizer/tokenizer.model",
-          "tokenizer/tokenizer.json", "report/report.json", "report/report.html", "run_manifest.json"]
+          "tokenizer/tokenizer.json", "report/report.json", "report/report.html", "report/near_dedup_audit.json",
+          "run_manifest.json"]
 
 
 def curated_table(out: Path) -> dict[str, dict]:

@@ -30,7 +30,8 @@ def _qualified(raw_id: str) -> str:
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    keep = ("phases/", "curated/", "rejected/", "tokenizer/", "counts/", "report/report.json")
+    keep = ("phases/", "curated/", "rejected/", "tokenizer/", "counts/", "report/report.json",
+            "report/near_dedup_audit.json")
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and str(p.relative_to(out)).startswith(keep)}
 

@@ -99,7 +99,7 @@ def test_transform_clusters_chains_and_keeps_the_longest():
     losers = sorted({"s/a", "s/b", "s/c"} - {winner})
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=3))
-        assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([(winner, 3), ("s/d", 1)]),
+        assert_that(out["kept"] | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([(winner, 3), ("s/d", 1)]),
                     label="kept")
         assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.Map(lambda d: (d.id, d.decision,
                                                                                   d.meta["duplicate_of"])),
@@ -113,7 +113,7 @@ def test_band_collision_alone_does_not_remove_a_document():
     cfg = NearDedupConfig(num_perm=4, bands=4, rows=1, max_rounds=2)
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
-        assert_that(out.kept | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]), label="kept")
+        assert_that(out["kept"] | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]), label="kept")
 
 
 def _window_docs(n_docs, width, shift):
@@ -130,7 +130,7 @@ def test_a_long_chain_ends_up_in_one_cluster():
     cfg = NearDedupConfig(max_rounds=12)
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
-        assert_that(out.kept | beam.Map(lambda d: d.cluster_size), equal_to([12]), label="one survivor")
+        assert_that(out["kept"] | beam.Map(lambda d: d.cluster_size), equal_to([12]), label="one survivor")
         assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.combiners.Count.Globally(), equal_to([11]),
                     label="eleven dropped")
 
@@ -147,6 +147,21 @@ def test_a_hot_bucket_is_one_star_cluster():
     docs = [Document(id=f"s/{i:03d}", source="s", text=text) for i in range(300)]  # one hot bucket per band
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=2))
-        assert_that(out.kept | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([("s/000", 300)]), label="kept")
+        assert_that(out["kept"] | beam.Map(lambda d: (d.id, d.cluster_size)), equal_to([("s/000", 300)]), label="kept")
         assert_that(out[DeduplicateNearDuplicates.REJECTED] | beam.combiners.Count.Globally(), equal_to([299]),
                     label="dropped")
+
+
+def test_audit_samples_clusters_with_exact_and_estimated_jaccard():
+    docs = _window_docs(6, 200, 20)                       # one chain cluster
+    base = _text(11)
+    docs += [Document(id="t/0", source="t", text=base), Document(id="t/1", source="t", text=_edit(base, 3, 4))]
+    cfg = NearDedupConfig(max_rounds=6, audit_clusters=5, audit_members=3)
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
+        summary = out[DeduplicateNearDuplicates.AUDIT] | beam.Map(
+            lambda records: sorted((r["cluster_size"], len(r["sampled_members"]),
+                                    all(0 <= m["exact_jaccard"] <= 1 for m in r["sampled_members"]),
+                                    any(m["below_threshold"] for m in r["sampled_members"])) for r in records))
+        # the chain's far members are below the threshold against the survivor; the edited pair is not
+        assert_that(summary, equal_to([[(2, 1, True, False), (6, 3, True, True)]]))

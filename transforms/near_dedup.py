@@ -41,8 +41,8 @@ import xxhash
 from apache_beam import pvalue
 
 from transforms.counters import StageCounters
-from transforms.document import Document
-from transforms.hashing import doc_key
+from transforms.document import KEEP, Document
+from transforms.hashing import doc_key, hash64
 from transforms.joins import GroupTagged, many_values, small_values
 from transforms.scripts import is_unspaced
 
@@ -61,6 +61,8 @@ class NearDedupConfig:
     seed: int = 1
     max_rounds: int = 10
     survivor_priority: tuple[str, ...] = ("quality_score", "crawl_date", "length")  # then smallest id
+    audit_clusters: int = 20        # clusters sampled for the audit (report/near_dedup_audit.json); 0 = off
+    audit_members: int = 20         # members per sampled cluster, besides the survivor
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -183,6 +185,38 @@ SURVIVOR_KEYS = {  # each gives a number; smaller is better
 def survivor_rank(doc: Document, priority: Sequence[str] = NearDedupConfig.survivor_priority) -> tuple:
     """Smaller is better: the configured keys in order, then the smallest id (always last)."""
     return (*(SURVIVOR_KEYS[key](doc) for key in priority), doc.id)
+
+
+def exact_jaccard(a: str, b: str, cfg: NearDedupConfig) -> float:
+    sa, sb = set(shingles(a, cfg.word_ngram, cfg.char_ngram)), set(shingles(b, cfg.word_ngram, cfg.char_ngram))
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def signature(text: str, cfg: NearDedupConfig) -> bytes:
+    """The stage's MinHash signature of one text (uint32 bytes), for audits and tests."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=xxhash.xxh32_intdigest)
+    m.update_batch(shingles(text, cfg.word_ngram, cfg.char_ngram))
+    return m.hashvalues.astype(np.uint32).tobytes()
+
+
+def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfig) -> dict[str, Any]:
+    """One audit record: each sampled member's exact and estimated Jaccard with the survivor; members
+    below the threshold joined the cluster through a chain (A~B~C) rather than directly."""
+    docs = sorted(docs, key=lambda d: d.id)
+    survivor = next(d for d in docs if d.decision == KEEP)
+    sig = signature(survivor.text, cfg)
+    members = []
+    for doc in docs:
+        if doc is survivor:
+            continue
+        exact = exact_jaccard(survivor.text, doc.text, cfg)
+        estimated = estimated_jaccard(sig, signature(doc.text, cfg))
+        members.append({"id": doc.id, "exact_jaccard": round(exact, 4), "estimated_jaccard": round(estimated, 4),
+                        "below_threshold": estimated < cfg.threshold})
+    return {"cluster_id": cluster_id, "cluster_size": survivor.cluster_size, "survivor": survivor.id,
+            "sampled_members": members}
 
 
 # ---------------------------------------------------------------- DoFns
@@ -343,10 +377,73 @@ class _ApplyClustersFn(beam.DoFn):
                 yield pvalue.TaggedOutput(DeduplicateNearDuplicates.REJECTED, dropped)
 
 
+def _in_cluster(doc: Document) -> bool:
+    return doc.cluster_size > 1
+
+
+def _cluster_of(doc: Document) -> str:
+    return doc.cluster_id
+
+
+def _cluster_order(cluster_id: str, seed: int) -> int:
+    return hash64(seed, "audit", cluster_id)
+
+
+def _is_sampled(doc: Document, sampled: list[str]) -> bool:
+    return doc.cluster_id in set(sampled)
+
+
+def _member_order(doc: Document, seed: int) -> tuple[int, int]:
+    return (0 if doc.decision == KEEP else 1, hash64(seed, "audit", doc.id))  # the survivor always first
+
+
+def _keyed_by_cluster(doc: Document) -> tuple[str, Document]:
+    return doc.cluster_id, doc
+
+
+def _audit_records(element: tuple[str, list[Document]], cfg: NearDedupConfig) -> dict[str, Any]:
+    return audit_cluster(element[0], element[1], cfg)
+
+
+def _sorted_audit(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: r["cluster_id"])
+
+
+class _AuditClusters(beam.PTransform):
+    """(kept, rejected) -> one list of audit records for `audit_clusters` clusters chosen by a seeded hash.
+    Bounded whatever the corpus: a global Top of cluster ids, then a Top per sampled cluster."""
+
+    def __init__(self, cfg: NearDedupConfig) -> None:
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, outputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        cfg = self._cfg
+        members = outputs | "AllOutputs" >> beam.Flatten() | "InClusters" >> beam.Filter(_in_cluster)
+        sampled = (
+            members
+            | "ClusterIds" >> beam.Map(_cluster_of)
+            | "DistinctClusters" >> beam.Distinct()
+            | "SampleClusters" >> beam.combiners.Top.Of(cfg.audit_clusters, key=lambda c: -_cluster_order(c, cfg.seed))
+        )
+        return (
+            members
+            | "SampledMembers" >> beam.Filter(_is_sampled, beam.pvalue.AsSingleton(sampled))
+            | "KeyByCluster" >> beam.Map(_keyed_by_cluster)
+            | "SomeMembers" >> beam.combiners.Top.PerKey(cfg.audit_members + 1,
+                                                         key=lambda d: tuple(-x for x in _member_order(d, cfg.seed)))
+            | "AuditCluster" >> beam.Map(_audit_records, cfg)
+            | "AllRecords" >> beam.combiners.ToList()
+            | "Sorted" >> beam.Map(_sorted_audit)
+        )
+
+
 class DeduplicateNearDuplicates(beam.PTransform):
-    """Keeps one document per MinHash near-duplicate cluster. Outputs: main = kept, REJECTED = dropped."""
+    """Keeps one document per MinHash near-duplicate cluster. Outputs (dict): `kept`, REJECTED = dropped,
+    AUDIT = one list of audit records (when `audit_clusters` > 0)."""
 
     REJECTED = "rejected"
+    AUDIT = "audit"
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
@@ -407,8 +504,12 @@ class DeduplicateNearDuplicates(beam.PTransform):
             | "JoinClusters" >> GroupTagged()
             | "MemberClusters" >> beam.FlatMap(_members_with_cluster)         # (node, (label, winner, size))
         )
-        return (
+        applied = (
             {"doc": docs | "KeyDocs" >> beam.Map(_key_doc), "cluster": clusters}
             | "JoinDocs" >> GroupTagged()
             | "ApplyClusters" >> beam.ParDo(_ApplyClustersFn()).with_outputs(self.REJECTED, main="kept")
         )
+        outputs = {"kept": applied.kept, self.REJECTED: applied[self.REJECTED]}
+        if cfg.audit_clusters:
+            outputs[self.AUDIT] = (applied.kept, applied[self.REJECTED]) | "Audit" >> _AuditClusters(cfg)
+        return outputs
