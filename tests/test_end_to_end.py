@@ -147,3 +147,26 @@ def test_removed_duplicates_name_their_survivor(runs):
         assert row["detail"] in every_id and row["detail"] != row["id"], row
         if row["stage"] == "near_dedup":  # the last dedup stage: its survivors are in curated/
             assert row["detail"] in curated, row
+
+
+def test_one_file_or_seven_files_give_the_same_survivors_and_clusters(tmp_path):
+    import gzip
+
+    lines = [ln for name in ("web_en", "encyclopedia") for ln in
+             gzip.open(ROOT / "data" / "sample" / f"{name}.jsonl.gz", "rt", encoding="utf-8").read().splitlines()]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "seven").mkdir()
+    (tmp_path / "one" / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for k in range(7):
+        (tmp_path / "seven" / f"part{k}.jsonl").write_text("\n".join(lines[k::7]) + "\n", encoding="utf-8")
+    results = {}
+    for layout in ("one", "seven"):
+        config = tmp_path / f"{layout}.yaml"
+        config.write_text(
+            f"run: {{parts: 2}}\nsources: [{{name: web, paths: ['{tmp_path / layout}/*.jsonl'], id_field: id}}]\n"
+            "tokenizer: {train: {vocab_size: 2000}}\n"
+            "phases: [{name: p, tokens: 20000, seq_len: 1024, weights: {web: 1}}]\n")
+        out = _run(tmp_path / f"out-{layout}", config=config)
+        results[layout] = {i: (r["text"], r["cluster_id"], r["cluster_size"]) for i, r in curated_table(out).items()}
+    assert len(results["one"]) > 250
+    assert results["one"] == results["seven"]
