@@ -132,24 +132,26 @@ def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - jaccard**rows) ** bands
 
 
-_FALSE_POSITIVE_WEIGHT, _FALSE_NEGATIVE_WEIGHT = 0.2, 0.8
+_MIN_CANDIDATE_PROBABILITY = 0.95
 
 
 def choose_bands(num_perm: int, threshold: float) -> tuple[int, int]:
-    """(bands, rows), bands x rows <= num_perm, minimizing the weighted false-positive area below
-    `threshold` plus false-negative area above it under the S-curve (datasketch MinHashLSH's criterion).
-    Misses weigh 4x: every candidate is verified against full signatures, so a false positive costs one
-    comparison while a false negative is a duplicate kept for good."""
-    grid = np.linspace(0.0, 1.0, 1001)
-    below, above = grid <= threshold, grid >= threshold
+    """(bands, rows), bands x rows <= num_perm: among the choices that make a pair at exactly `threshold`
+    a candidate with probability >= 0.95, the one with the least false-positive area below the
+    threshold (every candidate is verified against full signatures, so false positives cost one
+    comparison while a missed candidate is a duplicate kept for good)."""
+    grid = np.linspace(0.0, threshold, 501)
     best = None
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
-            curve = 1.0 - (1.0 - grid**rows) ** bands
-            cost = (_FALSE_POSITIVE_WEIGHT * np.trapezoid(curve[below], grid[below])
-                    + _FALSE_NEGATIVE_WEIGHT * np.trapezoid(1.0 - curve[above], grid[above]))
-            if best is None or cost < best[0]:
-                best = (cost, bands, rows)
+            if candidate_probability(threshold, bands, rows) < _MIN_CANDIDATE_PROBABILITY:
+                continue
+            fp_area = float(np.trapezoid(1.0 - (1.0 - grid**rows) ** bands, grid))
+            if best is None or fp_area < best[0]:
+                best = (fp_area, bands, rows)
+    if best is None:  # no choice reaches 0.95 at this threshold: the one that comes closest
+        return max(((b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)),
+                   key=lambda br: (candidate_probability(threshold, *br), -br[0]))
     return best[1], best[2]
 
 
