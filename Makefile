@@ -29,6 +29,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/pipeline_bench.py --out bench-out --report BENCHMARKS.md
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --suite dedup
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

@@ -21,17 +21,26 @@ from pathlib import Path
 
 import _common as C
 
-BEGIN, END = "<!-- eval:begin -->", "<!-- eval:end -->"
 DEFAULT_MAX_PAGES = 0  # every page: the full extraction run takes ~50 s here
-BENCHES = ["lid_accuracy", "script_accuracy", "extraction_quality", "langid_throughput"]
+SUITES = {  # suite -> (BENCHMARKS.md section title, benchmarks); each suite has its own marked section
+    "eval": ("Language ID, scripts and extraction (issue 3)",
+             ["lid_accuracy", "script_accuracy", "extraction_quality", "langid_throughput"]),
+    "dedup": ("Deduplication quality and scale (issue 4)", ["dedup_quality", "dedup_scale"]),
+}
+BENCHES = [name for _, names in SUITES.values() for name in names]
 HERE = Path(__file__).resolve().parent
 
 
-def replace_block(path: Path, block: str) -> None:
+def markers(suite: str) -> tuple[str, str]:
+    return f"<!-- {suite}:begin -->", f"<!-- {suite}:end -->"
+
+
+def replace_block(path: Path, block: str, suite: str = "eval") -> None:
+    begin, end_marker = markers(suite)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = text.find(BEGIN), text.find(END)
+    start, end = text.find(begin), text.find(end_marker)
     if start != -1 and end != -1 and end > start:
-        new = text[:start] + block + text[end + len(END):]
+        new = text[:start] + block + text[end + len(end_marker):]
     else:
         sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
         new = text + sep + block + "\n"
@@ -43,10 +52,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every benchmark on its quick subsample")
     parser.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES,
                         help="trafilatura-eval pages scored by extraction_quality (0 = all)")
-    parser.add_argument("--only", nargs="*", choices=BENCHES, default=BENCHES)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="eval")
+    parser.add_argument("--only", nargs="*", choices=BENCHES, default=None)
     parser.add_argument("--report", type=Path, default=C.ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-report", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args()
+    title, suite_benches = SUITES[args.suite]
+    args.only = args.only or suite_benches
     if C.require_shared_data() is None:
         print("run_all: skipped, BENCHMARKS.md left unchanged", file=sys.stderr)
         return 0
@@ -84,22 +96,24 @@ def main() -> int:
         return 1
     if args.no_report:
         return 0
-    if set(args.only) != set(BENCHES):
+    if set(args.only) != set(suite_benches):
         print("not writing the report from a partial run (--only)", file=sys.stderr)
         return 0
 
     q = " --quick" if args.quick else ""
-    lines = [BEGIN, "## Language ID, scripts and extraction (issue 3)", "",
-             f"Produced by `python benchmarks/run_all.py{q}` (see benchmarks/README.md); rerun it to refresh this "
-             f"section. Machine: {platform.machine()}, {C.machine()['cpus']} cores, Python "
+    begin, end = markers(args.suite)
+    suite_flag = "" if args.suite == "eval" else f" --suite {args.suite}"
+    lines = [begin, f"## {title}", "",
+             f"Produced by `python benchmarks/run_all.py{suite_flag}{q}` (see benchmarks/README.md); rerun it to "
+             f"refresh this section. Machine: {platform.machine()}, {C.machine()['cpus']} cores, Python "
              f"{platform.python_version()}; data from ../shared/data; total {total:.0f} s ("
              + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ").", ""]
-    for name in BENCHES:
+    for name in suite_benches:
         module = importlib.import_module(name)
         lines += module.render(results[name]) + [""]
-    lines.append(END)
-    replace_block(args.report, "\n".join(lines))
-    print(f"wrote the eval section of {args.report}")
+    lines.append(end)
+    replace_block(args.report, "\n".join(lines), args.suite)
+    print(f"wrote the {args.suite} section of {args.report}")
     return 0
 
 
