@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import re
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,18 +107,25 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
 
 
 def pipeline_benchmark(config: Path, out: Path, beam_args: list[str]) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Runs `curate run` in a child process; peak RSS from os.wait4 on that child, which covers it and the
+    worker processes it waited for (RUSAGE_CHILDREN would carry the maximum over from earlier runs)."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output", str(out),
-                             *(["--", *beam_args] if beam_args else [])], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"curate run failed:\n{result.stderr[-3000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--output",
+                                 str(out), *(["--", *beam_args] if beam_args else [])], stdout=stdout, stderr=stderr,
+                                text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        out_text, err_text = stdout.read(), stderr.read()
+    if proc.returncode:
+        raise SystemExit(f"curate run failed:\n{err_text[-3000:]}")
     report = json.loads((out / "report" / "report.json").read_text())
-    last = result.stdout.strip().splitlines()[-1]  # "seconds: curation 1.0, tokenizer 0.1, mixing 0.5"
+    last = out_text.strip().splitlines()[-1]  # "seconds: curation 1.0, tokenizer 0.1, mixing 0.5"
     split = dict(part.strip().split(" ") for part in last[len("seconds: "):].split(","))
-    return {"seconds": seconds, "peak_rss_mb": max(peak_kb, before) / 1024, "report": report,
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "report": report,
             "jobs": {k: float(v) for k, v in split.items()}}
 
 
