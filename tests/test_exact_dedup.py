@@ -27,3 +27,8 @@ def test_transform_drops_copies():
         assert_that(out[DeduplicateExact.REJECTED] | beam.Map(lambda d: (d.id, d.decision, d.meta["duplicate_of"])),
                     equal_to([("s/1", "exact_dedup:duplicate", "s/0"), ("s/4", "exact_dedup:duplicate", "s/0")]),
                     label="rejected")
+
+
+def test_identical_twins_are_reported_not_lost():
+    survivor, copies = fold_group([_doc(1, "t"), _doc(1, "t"), _doc(2, "t")])
+    assert survivor == _doc(1, "t") and sorted(d.id for d in copies) == ["s/1", "s/2"]

@@ -193,3 +193,18 @@ def test_curate_run_on_a_warc_source(tmp_path):
     rejected = sorted((r["stage"], r["reason"]) for r in rejected_rows(tmp_path / "out"))
     assert rejected == [("extract", "no_text"), ("read", "not_html"), ("urls", "duplicate_url")]
     check_reconciled(tmp_path / "out")
+
+
+def test_a_corrupt_record_after_good_ones_loses_none_of_them(tmp_path):
+    path = tmp_path / "crawl.warc"
+    write_warc(path, [("response", f"https://example.org/{i}", article("Harbour", EN), "text/html") for i in range(2)])
+    with open(path, "ab") as fh:
+        fh.write(b"GARBAGE LINE\r\n\r\n")
+    src = SourceConfig(name="cc", paths=(str(path),), format="warc")
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: d.url),
+                    equal_to(["https://example.org/0", "https://example.org/1"]), label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: r.reason), equal_to(["truncated_file"]),
+                    label="dead")
+        assert_that(out[ReadDocuments.COUNTS] | beam.Map(lambda kv: kv[1]), equal_to([3]), label="counts")

@@ -165,3 +165,19 @@ def test_audit_samples_clusters_with_exact_and_estimated_jaccard():
                                     any(m["below_threshold"] for m in r["sampled_members"])) for r in records))
         # the chain's far members are below the threshold against the survivor; the edited pair is not
         assert_that(summary, equal_to([[(2, 1, True, False), (6, 3, True, True)]]))
+
+
+def test_documents_without_words_are_not_near_duplicates_of_each_other():
+    docs = [Document(id="s/a", source="s", text="!!! ???"), Document(id="s/b", source="s", text="*** ---")]
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | DeduplicateNearDuplicates(NearDedupConfig(max_rounds=2))
+        assert_that(out["kept"] | beam.Map(lambda d: d.id), equal_to(["s/a", "s/b"]))
+
+
+@pytest.mark.parametrize(("date", "number"), [
+    ("2024-04-25T16:24:44Z", 20240425162444), ("2023-05-17", 20230517000000), ("2023-05-17\u00b2", 20230517000000),
+    ("17/05/2023", 0), (None, 0)])
+def test_dates_order_like_iso_and_never_crash(date, number):
+    from transforms.near_dedup import _date_number
+
+    assert _date_number(date) == number

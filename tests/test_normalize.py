@@ -20,6 +20,7 @@ def test_normalize_examples_and_counts():
     ("The Mona Lisa doesnÃ¢â‚¬â„¢t have eyebrows.", "The Mona Lisa doesn’t have eyebrows."),
     ("cafÃ© au lait", "café au lait"),
     ("ä¸\u00adæ–‡", "中文"),
+    ("It\u00e2\u0080\u0099s a test \u00e2\u0080\u0094 done", "It’s a test — done"),  # C1 bytes, Latin-1 reading
 ])
 def test_mojibake_is_repaired_and_counted(broken, fixed):
     changed = []

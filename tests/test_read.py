@@ -131,3 +131,11 @@ def test_patterns_share_one_root_so_same_named_files_keep_distinct_ids(tmp_path)
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out["docs"] | beam.Map(lambda d: d.id),
                     equal_to(["web/2023-06/00000.jsonl:1", "web/2023-07/00000.jsonl:1"]), label="ids")
+
+
+def test_a_file_matched_by_two_patterns_is_read_once(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl"), str(tmp_path / "a.jsonl")))
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\ta.jsonl", 1)]))

@@ -50,8 +50,16 @@ def fold_group(docs: Iterable[Document]) -> tuple[Document | None, Iterator[Docu
     survivor = min(docs, key=_order, default=None)
     if survivor is None:
         return None, iter(())
-    kept = _order(survivor)
-    return survivor, (doc for doc in docs if _order(doc) != kept)
+    return survivor, _others(docs, _order(survivor))
+
+
+def _others(docs: Iterable[Document], kept: tuple[str, str]) -> Iterator[Document]:
+    skipped = False
+    for doc in docs:
+        if not skipped and _order(doc) == kept:
+            skipped = True  # the survivor itself; a twin with the same id and location is still a copy
+            continue
+        yield doc
 
 
 def mark_duplicate(doc: Document, stage: str, reason: str, survivor: Document) -> Document:

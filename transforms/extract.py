@@ -4,9 +4,10 @@ Input/output: `Document`. Documents with `raw` HTML bytes (WARC responses) are d
 the others pass through untouched. Tagged `REJECTED`: `extract:no_text` (nothing extracted),
 `extract:timeout` (over `extract.timeout_s`), `extract:error` (the extractor raised or died).
 
-Charset: the HTTP header's charset, else a byte-order mark, else `<meta charset>` /
-`<meta http-equiv=content-type>` in the first 4 KB, else charset-normalizer's detection, else UTF-8 with
-replacement characters; a declared charset that fails to decode falls through to the next source.
+Charset: a byte-order mark, else the HTTP header's charset, else `<meta charset>` /
+`<meta http-equiv=content-type>` in the first 4 KB (a declared UTF-16/32 read as UTF-8, as WHATWG says),
+else strict UTF-8, else charset-normalizer's detection, else UTF-8 with replacement characters; a
+declared charset that fails to decode falls through to the next source.
 Language hint: `<html lang>` or `<meta http-equiv=content-language>`, kept as `meta["lang_hint"]`
 (a hint only: language ID decides).
 Time limit: trafilatura runs in a child process (`python -m transforms.extract`) that is killed and
@@ -77,10 +78,12 @@ def _codec(name: str | None) -> str | None:
 
 def decode_html(raw: bytes, http_charset: str | None) -> str:
     """HTML bytes -> str, trying the declared charsets before detection (see the module docstring)."""
-    candidates = [_codec(http_charset)]
-    candidates += [enc for bom, enc in _BOMS if raw.startswith(bom)]
+    candidates = [enc for bom, enc in _BOMS if raw.startswith(bom)]  # a BOM outranks any declaration
+    candidates.append(_codec(http_charset))
     if match := _META_CHARSET.search(raw[:4096]):
-        candidates.append(_codec(match.group(1).decode("ascii", "replace")))
+        meta = _codec(match.group(1).decode("ascii", "replace"))
+        # a page that can state its charset in ASCII is not UTF-16/32 (WHATWG: read such a meta as UTF-8)
+        candidates.append("utf-8" if meta and meta.startswith(("utf-16", "utf-32")) else meta)
     for enc in candidates:
         if enc:
             try:

@@ -13,8 +13,8 @@ How a document is labelled: fastText predicts one line at a time, so the text is
 consecutive lines, cut where the writing system changes and otherwise at about `block_chars`
 characters, and all blocks of a batch of documents go to fastText in one `predict([...])` call. Each
 language's share is the fraction of the document's characters in blocks predicted as that language.
-A document of one block (any text up to `block_chars`) is labelled exactly as a direct
-fastText call on the whole text would label it; longer ones by a soft vote of their blocks' top-5
+A document of one block (text up to `block_chars` in one writing system) is labelled exactly as a
+direct fastText call on the whole text would label it; longer ones by a soft vote of their blocks' top-5
 probabilities (see `aggregate`). A document is `lang_mixed` when two or more languages each hold at
 least `mixed_min_share` of it in blocks scored at least `mixed_min_block_score`; `lang_shares` (the
 characters under each block's top label) is recorded for every document.
@@ -150,12 +150,16 @@ def blocks(text: str, block_chars: int, max_chars: int) -> list[str]:
 
 def _size_blocks(text: str, block_chars: int) -> list[str]:
     """`blocks` for text of one writing-system class: cut at the first newline after every
-    `block_chars` characters, found with str.find rather than a Python loop over lines."""
+    `block_chars` characters (found with str.find, not a Python loop over lines); a line longer than
+    twice that is cut at a space near `block_chars`."""
     out: list[str] = []
     start, n = 0, len(text)
     while start < n:
-        end = text.find("\n", start + block_chars)
-        end = n if end < 0 else end
+        end = text.find("\n", start + block_chars, start + 2 * block_chars)
+        if end < 0:  # no newline soon: cut at a space near block_chars, else (unspaced text) right there
+            end = n if n - start <= 2 * block_chars else text.rfind(" ", start + block_chars // 2,
+                                                                    start + block_chars + 1)
+            end = start + block_chars if end <= start else end
         if chunk := text[start:end].replace("\n", " ").strip(_ASCII_WS):
             out.append(chunk)
         start = end + 1

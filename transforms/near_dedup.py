@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -170,11 +171,16 @@ def star_edges(members: Iterable[int]) -> Iterator[tuple[int, int]]:
             yield smallest, m
 
 
+_ISO_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:[T ](\d{2}):?(\d{2}):?(\d{2}))?", re.ASCII)
+
+
 def _date_number(date: str | None) -> int:
     """An ISO date or timestamp as a number that orders like it (2023-05-17T10:00:00Z -> 20230517100000);
     missing or unreadable dates are the oldest."""
-    digits = "".join(ch for ch in (date or "")[:19] if ch.isdigit())
-    return int(digits.ljust(14, "0")) if len(digits) >= 8 else 0
+    match = _ISO_DATE.match(date or "")
+    if not match:
+        return 0
+    return int("".join(g or "00" for g in match.groups()))
 
 
 SURVIVOR_KEYS = {  # each gives a number; smaller is better
@@ -243,7 +249,10 @@ class _SignatureFn(beam.DoFn):
         self._counters.inc("docs_in")
         m = MinHash(num_perm=self._cfg.num_perm, seed=self._cfg.seed, hashfunc=xxhash.xxh32_intdigest,
                     permutations=self._perms, scheme=self._scheme)
-        m.update_batch(shingles(doc.text, self._cfg.word_ngram, self._cfg.char_ngram))
+        grams = shingles(doc.text, self._cfg.word_ngram, self._cfg.char_ngram)
+        if grams == [b""]:  # no word at all (symbols, emoji): never a near-duplicate of anything
+            grams = [b"\x00" + doc.id.encode("utf-8")]
+        m.update_batch(grams)
         yield doc_key(doc.id), m.hashvalues.astype(np.uint32).tobytes()
 
 
@@ -391,8 +400,8 @@ def _cluster_order(cluster_id: str, seed: int) -> int:
     return hash64(seed, "audit", cluster_id)
 
 
-def _is_sampled(doc: Document, sampled: list[str]) -> bool:
-    return doc.cluster_id in set(sampled)
+def _is_sampled(doc: Document, sampled: frozenset[str]) -> bool:
+    return doc.cluster_id in sampled
 
 
 def _member_order(doc: Document, seed: int) -> tuple[int, int]:
@@ -427,6 +436,7 @@ class _AuditClusters(beam.PTransform):
             | "ClusterIds" >> beam.Map(_cluster_of)
             | "DistinctClusters" >> beam.Distinct()
             | "SampleClusters" >> beam.combiners.Top.Of(cfg.audit_clusters, key=lambda c: -_cluster_order(c, cfg.seed))
+            | "AsSet" >> beam.Map(frozenset)
         )
         return (
             members

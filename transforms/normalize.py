@@ -2,13 +2,14 @@
 
 Input/output: `Document`; tagged `REJECTED`: documents empty after normalization (`normalize:empty`).
 Steps, in an order that makes the function idempotent (normalize(normalize(x)) == normalize(x)):
-CR/CRLF -> LF; control characters (Unicode Cc other than \\n and \\t), NULs and the BOM removed; Unicode
+CR/CRLF -> LF; C0 control characters (other than \\n and \\t), DEL, NULs and the BOM removed; Unicode
 space separators other than U+3000 (meaningful in CJK typesetting) -> U+0020; trailing whitespace on each
 line removed; runs of 3+ newlines -> one blank line; leading/trailing blank lines removed; NFC (which
 cannot introduce whitespace or control characters); then mojibake repaired with ftfy (`fix_text` with
 only its repairs on: encoding mix-ups such as UTF-8 read as cp1252, lone surrogates, C1 controls; HTML
 unescaping, quote uncurling, width folding and ligature splitting are off, since they change correct
-text), repeating the steps while ftfy still changes something. Leading indentation and inner runs of
+text), then C1 controls (U+0080-U+009F) that ftfy did not turn into text removed, repeating the steps
+while ftfy or that last step still changes something. Leading indentation and inner runs of
 spaces are kept, since code depends on them. ftfy runs only on text that is not ASCII and contains a
 character from Latin-1 Supplement, Latin Extended-A, General Punctuation, a surrogate or U+FFFD (every
 UTF-8-as-Latin-1/cp1252 mojibake does): ftfy reads ~5 MB/s even on clean text.
@@ -31,9 +32,12 @@ from transforms.document import Document
 
 STAGE = "normalize"
 
+# C0 controls, DEL and the BOM go first; C1 controls (U+0080-U+009F) wait until ftfy has seen them,
+# since UTF-8 read as Latin-1 carries its bytes in exactly those characters ("â\x80\x99" is "’").
 _CONTROL = "".join(chr(c) for c in range(0x110000)
-                   if unicodedata.category(chr(c)) == "Cc" and chr(c) not in "\n\t") + "\ufeff"
-_DELETE_CONTROL = str.maketrans("", "", _CONTROL)
+                   if unicodedata.category(chr(c)) == "Cc" and chr(c) not in "\n\t" and not 0x80 <= c <= 0x9F)
+_DELETE_CONTROL = str.maketrans("", "", _CONTROL + "\ufeff")
+_DELETE_C1 = str.maketrans("", "", "".join(chr(c) for c in range(0x80, 0xA0)))
 _SPACES = {ord(ch): " " for ch in (chr(c) for c in range(0x110000))
            if unicodedata.category(ch) == "Zs" and ch not in (" ", "\u3000")}
 _TRAILING_WS = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -64,6 +68,7 @@ _STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("blank_lines", lambda t: _MANY_NEWLINES.sub("\n\n", t).strip("\n")),
     ("nfc", lambda t: unicodedata.normalize("NFC", t)),
     ("mojibake", repair_mojibake),
+    ("c1_controls", lambda t: t.translate(_DELETE_C1)),
 )
 
 
@@ -83,7 +88,7 @@ def normalize_text(text: str, count: Callable[[str], None] = lambda _: None) -> 
             if new != text:
                 changed.add(name)
                 text = new
-        if "mojibake" not in changed or normalize_pass_is_stable(text):
+        if not changed & {"mojibake", "c1_controls"} or normalize_pass_is_stable(text):
             break
     for name, _ in _STEPS:
         if name in changed:

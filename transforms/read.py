@@ -266,11 +266,16 @@ def iter_warc_records(fr: FileRange, src: SourceConfig) -> Iterator[Document | R
     broken = _gzip_error(fr.path) if fr.path.endswith(".gz") else None
     held: Document | Rejected | None = None
     count = 0
-    for item in _warc_items(fr, src):
-        if held is not None:
+    try:
+        for item in _warc_items(fr, src):
+            if held is not None:
+                yield held
+            held, count = item, count + 1
+    except TruncatedFile:
+        if held is not None:  # warcio stopped with an error: the record before it is whole
             yield held
-        held, count = item, count + 1
-    if broken:
+        raise
+    if broken:  # warcio finished quietly on a cut gzip stream: its last record is the cut one
         raise TruncatedFile(max(count - 1, 0), broken)
     if held is not None:
         yield held
@@ -293,19 +298,18 @@ def _warc_items(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejecte
                 doc = Document(id=f"{src.name}/{record_id}", source=src.name, text="", location=location,
                                url=headers.get_header("WARC-Target-URI"), crawl_date=headers.get_header("WARC-Date"),
                                license=src.license, lang=src.lang, meta={"warc_record_id": record_id})
-                payload = record.content_stream().read()
                 if record.rec_type == "conversion":
                     try:
-                        yield dataclasses.replace(doc, text=payload.decode("utf-8"))
+                        yield dataclasses.replace(doc, text=record.content_stream().read().decode("utf-8"))
                     except UnicodeDecodeError:
                         yield Rejected(doc.id, src.name, STAGE, "invalid_utf8", location)
                     continue
                 mime, charset = _http_content_type(record)
-                if mime not in HTML_TYPES:
+                if mime not in HTML_TYPES:  # decided before reading: a video payload is never loaded
                     yield Rejected(doc.id, src.name, STAGE, "not_html", location, detail=mime or None)
                     continue
                 meta = {**doc.meta, "http_charset": charset} if charset else doc.meta
-                yield dataclasses.replace(doc, raw=payload, meta=meta)
+                yield dataclasses.replace(doc, raw=record.content_stream().read(), meta=meta)
     except (ArchiveLoadFailed, EOFError, OSError, zlib.error) as exc:
         raise TruncatedFile(index, f"{type(exc).__name__}: {exc}") from None
 
@@ -342,11 +346,11 @@ class _ListFilesFn(beam.DoFn):
     def process(self, name: str) -> Iterable[FileRange]:
         src = self._sources[name]
         root = common_root(src.paths)
-        for pattern in src.paths:
-            for match in FileSystems.match([pattern])[0].metadata_list:
-                rel = relative_path(match.path, root)
-                yield from split_file(name, match.path, rel, match.size_in_bytes, self._cfg.split_bytes,
-                                      splittable=src.format == "jsonl")
+        matched = {m.path: m.size_in_bytes for pattern in src.paths
+                   for m in FileSystems.match([pattern])[0].metadata_list}  # overlapping globs: each file once
+        for path in sorted(matched):
+            yield from split_file(name, path, relative_path(path, root), matched[path], self._cfg.split_bytes,
+                                  splittable=src.format == "jsonl")
 
 
 class _ReadRangeFn(beam.DoFn):
