@@ -178,8 +178,6 @@ def aggregate(block_texts: Sequence[str], labels: Sequence[Sequence[str]], probs
     Shares count each block's characters under its top label; `mixed` counts only blocks whose top
     score is >= mixed_min_block_score (close languages such as es/ast or hr/sr trade low-confidence
     blocks without the text being mixed)."""
-    if len(block_texts) == 1:
-        return labels[0][0], round(probs[0][0], 6), False, {labels[0][0]: 1.0}
     votes: dict[str, float] = defaultdict(float)
     chars: dict[str, int] = defaultdict(int)
     confident: dict[str, int] = defaultdict(int)

@@ -200,12 +200,21 @@ def exact_jaccard(a: str, b: str, cfg: NearDedupConfig) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def signature(text: str, cfg: NearDedupConfig) -> bytes:
-    """The stage's MinHash signature of one text (uint32 bytes), for audits and tests."""
+def document_shingles(doc_id: str, text: str, cfg: NearDedupConfig) -> list[bytes]:
+    """A document's shingles; a text without any word (symbols, emoji) gets one shingle unique to the
+    document, so it is never a near-duplicate of anything."""
+    grams = shingles(text, cfg.word_ngram, cfg.char_ngram)
+    return [b"\x00" + doc_id.encode("utf-8")] if grams == [b""] else grams
+
+
+def signature(doc_id: str, text: str, cfg: NearDedupConfig, permutations: Any = None, scheme: Any = None) -> bytes:
+    """The stage's MinHash signature of one document (uint32 bytes). Pass the permutations and scheme of a
+    template MinHash to skip regenerating them (the DoFn does, once per worker)."""
     from datasketch import MinHash
 
-    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=xxhash.xxh32_intdigest)
-    m.update_batch(shingles(text, cfg.word_ngram, cfg.char_ngram))
+    kwargs = {"permutations": permutations, "scheme": scheme} if permutations is not None else {}
+    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=xxhash.xxh32_intdigest, **kwargs)
+    m.update_batch(document_shingles(doc_id, text, cfg))
     return m.hashvalues.astype(np.uint32).tobytes()
 
 
@@ -214,13 +223,13 @@ def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfi
     below the threshold joined the cluster through a chain (A~B~C) rather than directly."""
     docs = sorted(docs, key=lambda d: d.id)
     survivor = next(d for d in docs if d.decision == KEEP)
-    sig = signature(survivor.text, cfg)
+    sig = signature(survivor.id, survivor.text, cfg)
     members = []
     for doc in docs:
         if doc is survivor:
             continue
         exact = exact_jaccard(survivor.text, doc.text, cfg)
-        estimated = estimated_jaccard(sig, signature(doc.text, cfg))
+        estimated = estimated_jaccard(sig, signature(doc.id, doc.text, cfg))
         members.append({"id": doc.id, "exact_jaccard": round(exact, 4), "estimated_jaccard": round(estimated, 4),
                         "below_threshold": estimated < cfg.threshold})
     return {"cluster_id": cluster_id, "cluster_size": survivor.cluster_size, "survivor": survivor.id,
@@ -244,16 +253,8 @@ class _SignatureFn(beam.DoFn):
         self._perms, self._scheme = template.permutations, template.scheme
 
     def process(self, doc: Document) -> Iterable[tuple[int, bytes]]:
-        from datasketch import MinHash
-
         self._counters.inc("docs_in")
-        m = MinHash(num_perm=self._cfg.num_perm, seed=self._cfg.seed, hashfunc=xxhash.xxh32_intdigest,
-                    permutations=self._perms, scheme=self._scheme)
-        grams = shingles(doc.text, self._cfg.word_ngram, self._cfg.char_ngram)
-        if grams == [b""]:  # no word at all (symbols, emoji): never a near-duplicate of anything
-            grams = [b"\x00" + doc.id.encode("utf-8")]
-        m.update_batch(grams)
-        yield doc_key(doc.id), m.hashvalues.astype(np.uint32).tobytes()
+        yield doc_key(doc.id), signature(doc.id, doc.text, self._cfg, self._perms, self._scheme)
 
 
 def _bands_of(element: tuple[int, bytes], bands: int, rows: int) -> Iterator[tuple[bytes, int]]:
