@@ -108,6 +108,26 @@ def cli(name: str, doc: str | None, run: Callable[[argparse.Namespace], dict | N
     return 0
 
 
+REPORT_TITLE = "# Benchmarks\n\nRefreshed by `make bench`; each section says which script wrote it.\n\n"
+
+
+def markers(section: str) -> tuple[str, str]:
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+
+
+def replace_section(path: Path, section: str, block: str) -> None:
+    """Puts `block` (which starts and ends with the section's markers) in place of that section of
+    BENCHMARKS.md, or appends it; every other section is left as it is."""
+    begin, end_marker = markers(section)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = text.find(begin), text.find(end_marker)
+    if start != -1 and end > start:
+        text = text[:start] + block + text[end + len(end_marker):]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text.strip() else REPORT_TITLE) + block
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
 def machine() -> dict:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
 

@@ -15,7 +15,6 @@ import gzip
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,24 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _common as C  # noqa: E402 - benchmarks/ is on sys.path when this runs as a script
 
-
-BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
-TITLE = "# Benchmarks\n\nRefreshed by `make bench`; each section says which script wrote it.\n\n"
-
-
-def replace_block(path: Path, block: str) -> None:
-    """Puts `block` between this script's markers, keeping every other marked section of the file. A file
-    without these markers holds an unmarked earlier version of this section: only its other marked
-    sections (`<!-- x:begin -->` ... `<!-- x:end -->`) are kept."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = text.find(BEGIN), text.find(END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(END):]
-    else:
-        kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", text, flags=re.DOTALL)]
-        text = TITLE + block + "".join(f"\n\n{k}" for k in kept)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+BEGIN, END = C.markers("pipeline")
 
 
 def load_corpus(corpus: Path) -> list[tuple[str, dict]]:
@@ -183,7 +167,7 @@ def main() -> None:
         lines.append(f"| {s['stage']} | {s['docs']} | {s['docs_per_s']:.0f} | {s['mb_per_s']:.2f} |")
     lines += ["", "For comparison (DESIGN.md section 6, same machine class): datatrove 0.10.1 read + LID + Gopher "
               "filters 0.28 MB/s and its 4-stage MinHash 0.30 MB/s on one core, ~0.14 MB/s for both.", END]
-    replace_block(Path(args.report), "\n".join(lines))
+    C.replace_section(Path(args.report), "pipeline", "\n".join(lines))
     print(f"wrote {args.report}")
 
 

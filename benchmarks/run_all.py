@@ -31,22 +31,6 @@ BENCHES = [name for _, names in SUITES.values() for name in names]
 HERE = Path(__file__).resolve().parent
 
 
-def markers(suite: str) -> tuple[str, str]:
-    return f"<!-- {suite}:begin -->", f"<!-- {suite}:end -->"
-
-
-def replace_block(path: Path, block: str, suite: str = "eval") -> None:
-    begin, end_marker = markers(suite)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = text.find(begin), text.find(end_marker)
-    if start != -1 and end != -1 and end > start:
-        new = text[:start] + block + text[end + len(end_marker):]
-    else:
-        sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-        new = text + sep + block + "\n"
-    path.write_text(new, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark on its quick subsample")
@@ -101,7 +85,7 @@ def main() -> int:
         return 0
 
     q = " --quick" if args.quick else ""
-    begin, end = markers(args.suite)
+    begin, end = C.markers(args.suite)
     suite_flag = "" if args.suite == "eval" else f" --suite {args.suite}"
     lines = [begin, f"## {title}", "",
              f"Produced by `python benchmarks/run_all.py{suite_flag}{q}` (see benchmarks/README.md); rerun it to "
@@ -112,7 +96,7 @@ def main() -> int:
         module = importlib.import_module(name)
         lines += module.render(results[name]) + [""]
     lines.append(end)
-    replace_block(args.report, "\n".join(lines), args.suite)
+    C.replace_section(args.report, args.suite, "\n".join(lines))
     print(f"wrote the {args.suite} section of {args.report}")
     return 0
 
