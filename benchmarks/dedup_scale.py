@@ -6,25 +6,28 @@ duplicates, filler variants), built under /tmp; the small size is a seeded subsa
 the `text` fields.
 
 (a) Signatures, one process pinned to one core, best of 3 interleaved runs on the small corpus:
-    the stage's `_SignatureFn.process` (shingles + 128 xxh32 MinHash with reused permutations) vs
-    datasketch's default `MinHash(num_perm=128)` (sha1, permutations drawn per object) + `update_batch` on
-    the same `shingles(text, 5, 5)`. Like for like (text -> signature, shingling included on both sides) is
-    the acceptance ratio (stage >= 2x); hashing only (shingles precomputed) is also given.
+    the stage's `_SignatureFn.process` (vectorized `shingle_hashes` + datasketch MinHash(128) with an
+    identity base hash and reused permutations) vs datasketch's default `MinHash(num_perm=128)` (sha1,
+    permutations drawn per object) + `update_batch` on the same shingles as bytes (`shingles(text, 5, 5)`).
+    Like for like (text -> signature, shingling included on both sides) is the acceptance ratio (stage >=
+    2x); MinHash only (shingles precomputed on both sides) is also given.
 (b) Peak RSS: `DeduplicateNearDuplicates(NearDedupConfig())` alone (ReadFromText of gzip JSONL -> Document
     -> the transform -> counts) in a subprocess on Beam's FnApiRunner (in_memory), at the two sizes and on
     20 documents (fixed cost: interpreter, Beam, runner). Peak RSS is the child's ru_maxrss from os.wait4
     (getrusage RUSAGE_CHILDREN for that one child). The in-memory runner keeps every PCollection between
     stages in memory, so RSS grows with the corpus; the slope between the two sizes is the cost per MB.
 (c) Shuffle bytes: every GroupByKey / CombinePerKey input of the transform rebuilt in-process on the large
-    corpus with the module's own functions (`_SignatureFn`, `_bands_of`, `star_edges`, the verify threshold,
+    corpus with the module's own functions (`_SignatureFn`, `_bands_of`, `bucket_edges`, the verify threshold,
     min-label rounds) and encoded with Beam's `FastPrimitivesCoder` (`coders.registry.get_coder(object)`,
     what a shuffle of untyped Python values uses; Documents fall back to pickle). CombinePerKey inputs are
     counted before combiner lifting (an upper bound). Candidate and verified pair counts are checked
-    against the pipeline's `near_dedup` counters from (b).
+    against the pipeline's `near_dedup` counters from (b). The two verification joins are also given for
+    `verify: exact` (shingle-hash sets instead of signatures).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -99,18 +102,27 @@ def build_inputs(root: Path, quick: bool) -> dict[str, dict]:
 
 def signature_throughput(texts: list[str]) -> dict:
     import numpy as np
-    import xxhash
     from datasketch import MinHash
 
     from transforms.document import Document
-    from transforms.near_dedup import NearDedupConfig, _SignatureFn, shingles
+    from transforms.near_dedup import (
+        NearDedupConfig,
+        _SignatureFn,
+        document_shingle_hashes,
+        minhash_inputs,
+        minhash_template,
+        shingles,
+        signature,
+    )
 
     cfg = NearDedupConfig()
     fn = _SignatureFn(cfg)
     fn.setup()
+    template = minhash_template(cfg)
     docs = [Document(id=f"d/{i}", source="d", text=t) for i, t in enumerate(texts)]
-    shingled = [shingles(t, cfg.word_ngram, cfg.char_ngram) for t in texts]
-    n_shingles = sum(len(s) for s in shingled)
+    readable = [shingles(t, cfg.word_ngram, cfg.char_ngram) for t in texts]
+    inputs = [minhash_inputs(document_shingle_hashes(d.id, d.text, cfg)) for d in docs]
+    n_shingles = sum(len(s) for s in readable)
 
     def stage() -> None:
         for d in docs:
@@ -124,25 +136,28 @@ def signature_throughput(texts: list[str]) -> dict:
             m.hashvalues.astype(np.uint32).tobytes()
 
     def stage_hash_only() -> None:
-        for s in shingled:
-            m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=xxhash.xxh32_intdigest,
-                        permutations=fn._perms, scheme=fn._scheme)
-            m.update_batch(s)
-            m.hashvalues.astype(np.uint32).tobytes()
+        for x in inputs:
+            signature(x, cfg, template)
 
     def datasketch_hash_only() -> None:
-        for s in shingled:
+        for s in readable:
             m = MinHash(num_perm=128)
             m.update_batch(s)
             m.hashvalues.astype(np.uint32).tobytes()
 
-    def shingles_only() -> None:
+    def stage_shingles_only() -> None:
+        for d in docs:
+            minhash_inputs(document_shingle_hashes(d.id, d.text, cfg))
+
+    def readable_shingles_only() -> None:
         for t in texts:
             shingles(t, cfg.word_ngram, cfg.char_ngram)
 
     fns = {"stage `_SignatureFn.process`": stage, "shingles + datasketch MinHash(128) sha1": datasketch_from_text,
-           "stage hashing only (shingles precomputed)": stage_hash_only,
-           "datasketch MinHash(128) sha1 hashing only": datasketch_hash_only, "shingles only": shingles_only}
+           "stage MinHash only (shingle hashes precomputed)": stage_hash_only,
+           "datasketch MinHash(128) sha1 only (shingles precomputed)": datasketch_hash_only,
+           "stage shingle hashing only (`shingle_hashes` + `minhash_inputs`)": stage_shingles_only,
+           "readable shingles only (`shingles`, bytes)": readable_shingles_only}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(REPEATS):
         for name, f in fns.items():
@@ -225,8 +240,8 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
         NearDedupConfig,
         _bands_of,
         _SignatureFn,
+        bucket_edges,
         estimated_jaccard,
-        star_edges,
         survivor_rank,
     )
 
@@ -242,7 +257,7 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     buckets = defaultdict(list)
     for band, key in bands:
         buckets[band].append(key)
-    star = [e for members in buckets.values() for e in star_edges(members)]
+    star = [e for members in buckets.values() for e in bucket_edges(members)]
     candidates = sorted(set(star))
     verified = [(a, b) for a, b in candidates if estimated_jaccard(sigs[a], sigs[b]) >= cfg.threshold]
     adjacency = [(a, b) for a, b in verified] + [(b, a) for a, b in verified]
@@ -267,41 +282,56 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     def sig_side():
         return [(k, ("sig", s)) for k, s in sigs.items()]
 
-    shuffles = [  # (name, times per run, elements)
-        ("GroupBands (band key, doc key)", 1, bands),
-        ("DistinctCandidates ((a, b), None), before combining", 1, [(e, None) for e in star]),
-        ("JoinFirstSignature: signatures + candidate edges", 1,
+    # verify: exact joins the shingle-hash sets instead of the signatures (the other shuffles are the same
+    # up to the few edges the two verifications decide differently)
+    exact_fn = _SignatureFn(dataclasses.replace(cfg, verify="exact"))
+    exact_fn.setup()
+    shingle_sets = {k: v for d in docs for tagged in exact_fn.process(d) if not isinstance(tagged, tuple)
+                    for k, v in [tagged.value]}
+
+    def shingle_side():
+        return [(k, ("sig", x)) for k, x in shingle_sets.items()]
+
+    shuffles = [  # (name, verify mode or None for both, times per run, elements)
+        ("GroupBands (band key, doc key)", None, 1, bands),
+        ("DistinctCandidates ((a, b), None), before combining", None, 1, [(e, None) for e in star]),
+        ("JoinFirstSignature: signatures + candidate edges", "estimated", 1,
          sig_side() + [(a, ("edge", b)) for a, b in candidates]),
-        ("JoinSecondSignature: signatures + (b, (a, sig a))", 1,
+        ("JoinSecondSignature: signatures + (b, (a, sig a))", "estimated", 1,
          sig_side() + [(b, ("half", (a, sigs[a]))) for a, b in candidates]),
-        ("DistinctNodes", 1, [(v, None) for v, _ in adjacency]),
-        (f"Round join: labels + adjacency (x{cfg.max_rounds})", cfg.max_rounds,
+        ("verify: exact, JoinFirstSignature: shingle hashes + candidate edges", "exact", 1,
+         shingle_side() + [(a, ("edge", b)) for a, b in candidates]),
+        ("verify: exact, JoinSecondSignature: shingle hashes + (b, (a, shingles a))", "exact", 1,
+         shingle_side() + [(b, ("half", (a, shingle_sets[a]))) for a, b in candidates]),
+        ("DistinctNodes", None, 1, [(v, None) for v, _ in adjacency]),
+        (f"Round join: labels + adjacency (x{cfg.max_rounds})", None, cfg.max_rounds,
          [(v, ("label", label[v])) for v in nodes] + [(a, ("adj", b)) for a, b in adjacency]),
-        (f"Round min (CombinePerKey, x{cfg.max_rounds})", cfg.max_rounds, propagate),
-        ("ConvergenceJoin", 1, [(v, (tag, label[v])) for v in nodes for tag in ("before", "after")]),
-        ("JoinRanks: labels + ranks of every document", 1,
+        (f"Round min (CombinePerKey, x{cfg.max_rounds})", None, cfg.max_rounds, propagate),
+        ("ConvergenceJoin", None, 1, [(v, (tag, label[v])) for v in nodes for tag in ("before", "after")]),
+        ("JoinRanks: labels + ranks of every document", None, 1,
          [(v, ("label", label[v])) for v in nodes] + [(k, ("rank", r)) for k, r in ranks.items()]),
-        ("Survivor + ClusterSize (CombinePerKey, 2 inputs)", 2, [(label[v], (ranks[v], v)) for v in nodes]),
-        ("JoinClusters: members + winners + sizes", 1,
+        ("Survivor + ClusterSize (CombinePerKey, 2 inputs)", None, 2, [(label[v], (ranks[v], v)) for v in nodes]),
+        ("JoinClusters: members + winners + sizes", None, 1,
          [(label[v], ("member", v)) for v in nodes] + [(lab, ("winner", w)) for lab, w in winners.items()]
          + [(lab, ("size", len(ms))) for lab, ms in members.items()]),
-        ("JoinDocs: every Document + cluster rows", 1,
+        ("JoinDocs: every Document + cluster rows", None, 1,
          [(doc_key(d.id), ("doc", d)) for d in docs]
          + [(v, ("cluster", (label[v], winners[label[v]][1], winners[label[v]][0][-1], len(members[label[v]]))))
             for v in nodes]),
     ]
     rows = []
-    for name, times, elements in shuffles:
+    for name, mode, times, elements in shuffles:
         sample = elements if len(elements) <= MAX_ENCODED else random.Random(C.SEED).sample(elements, MAX_ENCODED)
         per_element = (sum(len(coder.encode(e)) for e in sample) / len(sample)) if sample else 0.0
         total = per_element * len(elements) * times
-        rows.append({"shuffle": name, "times": times, "elements": len(elements),
+        rows.append({"shuffle": name, "mode": mode, "times": times, "elements": len(elements),
                      "elements_per_doc": len(elements) * times / n, "bytes_per_element": per_element,
                      "bytes_per_doc": total / n})
     text_bytes = sum(len(d.text.encode("utf-8")) for d in docs)
     return {"docs": n, "text_bytes_per_doc": text_bytes / n, "rows": rows,
-            "total_bytes_per_doc": sum(r["bytes_per_doc"] for r in rows),
-            "candidates": len(candidates), "star_edges": len(star), "verified": len(verified),
+            "total_bytes_per_doc": sum(r["bytes_per_doc"] for r in rows if r["mode"] != "exact"),
+            "total_bytes_per_doc_exact": sum(r["bytes_per_doc"] for r in rows if r["mode"] != "estimated"),
+            "candidates": len(candidates), "bucket_edges": len(star), "verified": len(verified),
             "graph_nodes": len(nodes),
             "pipeline_counters": {k: counters.get(k) for k in ("candidate_pairs", "verified_pairs")},
             "signature_bytes": len(next(iter(sigs.values())))}
@@ -365,14 +395,15 @@ def render(res: dict) -> list[str]:
     lines = ["### Near-dedup cost: signatures, memory, shuffle", "",
              f"Signatures per second on one core ({res['pinned']}), best of {REPEATS} interleaved runs on "
              f"{s['docs']} documents of the small corpus ({s['mb']} MB, {s['shingles']} shingles from "
-             f"`shingles(text, 5, 5)`). Command: `python benchmarks/dedup_scale.py{q}`.", ""]
+             f"`shingles(text, 5, 5)`; the stage hashes the same shingles with `shingle_hashes`). "
+             f"Command: `python benchmarks/dedup_scale.py{q}`.", ""]
     rows = [[name, f"{r['docs_per_s']:.0f}", f"{r['shingles_per_s'] / 1e6:.2f}", f"{r['mb_per_s']:.2f}"]
             for name, r in s["runs"].items()]
     lines += C.md_table(["signature code", "docs/s", "M shingles/s", "MB/s"], rows)
     verdict = "PASS" if res["acceptance"]["pass"] else "FAIL"
     lines += ["", f"Stage vs datasketch default, text -> signature: **{s['ratio_text']:.2f}x** (acceptance >= 2x: "
-              f"**{verdict}**); hashing only, same precomputed shingles: {s['ratio_hash_only']:.2f}x; the whole "
-              f"stage (with its shingling) vs datasketch hashing precomputed shingles: "
+              f"**{verdict}**); MinHash only, shingles precomputed on both sides: {s['ratio_hash_only']:.2f}x; "
+              f"the whole stage (with its shingling) vs datasketch on precomputed shingles: "
               f"{s['ratio_stage_vs_datasketch_hash_only']:.2f}x.", ""]
     mem = res["memory"]
     lines += ["Peak RSS of `DeduplicateNearDuplicates(NearDedupConfig())` alone (read gzip JSONL, 16x8 bands, "
@@ -394,15 +425,18 @@ def render(res: dict) -> list[str]:
     lines += [f"Shuffle bytes per input document on the large corpus ({sh['docs']} documents, "
               f"{sh['text_bytes_per_doc']:.0f} text bytes per document): each GroupByKey/CombinePerKey input "
               "encoded with Beam's FastPrimitivesCoder. Candidates: "
-              f"{sh['star_edges']} star edges (pipeline counter candidate_pairs {pc['candidate_pairs']}), "
+              f"{sh['bucket_edges']} bucket edges (pipeline counter candidate_pairs {pc['candidate_pairs']}), "
               f"{sh['candidates']} distinct, {sh['verified']} verified (counter verified_pairs "
               f"{pc['verified_pairs']}), "
               f"{sh['graph_nodes']} documents in the graph.", ""]
     rows = [[r["shuffle"], f"{r['elements_per_doc']:.3g}", f"{r['bytes_per_element']:.1f}", f"{r['bytes_per_doc']:.0f}"]
             for r in sh["rows"]]
-    rows.append(["**total**", "", "", f"**{sh['total_bytes_per_doc']:.0f}**"])
+    rows.append(["**total** (verify: estimated, the default)", "", "", f"**{sh['total_bytes_per_doc']:.0f}**"])
+    rows.append(["**total** (verify: exact)", "", "", f"**{sh['total_bytes_per_doc_exact']:.0f}**"])
     lines += C.md_table(["shuffle input", "elements per doc", "bytes per element", "bytes per doc"], rows)
-    lines += ["", f"Total = {sh['total_bytes_per_doc'] / sh['text_bytes_per_doc']:.2f}x the input text bytes."]
+    lines += ["", f"Total = {sh['total_bytes_per_doc'] / sh['text_bytes_per_doc']:.2f}x the input text bytes "
+              f"(verify: estimated), {sh['total_bytes_per_doc_exact'] / sh['text_bytes_per_doc']:.2f}x "
+              "(verify: exact)."]
     return lines
 
 

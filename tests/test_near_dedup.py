@@ -1,3 +1,4 @@
+import dataclasses
 import random
 
 import apache_beam as beam
@@ -7,14 +8,19 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import Document
 from transforms.near_dedup import (
+    ALL_PAIRS_MAX_BUCKET,
     DeduplicateNearDuplicates,
     NearDedupConfig,
+    bucket_edges,
     candidate_probability,
     choose_bands,
+    estimated_jaccard,
+    exact_jaccard,
     s_curve,
+    shingle_hashes,
     shingles,
-    star_edges,
     survivor_rank,
+    text_signature,
 )
 
 WORDS = ("river stone light harbour market bread winter garden letter window village teacher bridge "
@@ -48,9 +54,65 @@ def test_short_text_is_one_shingle():
     assert shingles("two words", 5, 5) == [b"two words"]
 
 
-def test_star_edges_from_smallest_member():
-    assert list(star_edges([5, 3, 9])) == [(3, 5), (3, 9)]
-    assert list(star_edges([])) == []
+SHINGLE_TEXTS = [
+    "The Cat, sat 12 on the mat!", "two words", "", "!!! ???", "今天天气很好，我们去公园散步吧",
+    "Mixed\u3000spaces\xa0and\u2009thin\tspaces\x1cand separators in one line of text here",
+    "English text with 中文 inside it, still mostly spaced words to shingle by word",
+    "日本語の文章です。東京は晴れ。", "x", "a " * 40,
+]
+
+
+@pytest.mark.parametrize("text", SHINGLE_TEXTS)
+def test_shingle_hashes_are_the_readable_shingles_hashed(text):
+    readable = shingles(text, 5, 5)
+    hashed = shingle_hashes(text, 5, 5)
+    assert len(hashed) == (0 if readable == [b""] else len(readable))
+    assert list(hashed) == sorted(set(hashed.tolist()))  # sorted, distinct
+
+
+def test_exact_jaccard_equals_jaccard_of_the_readable_shingles():
+    cfg = NearDedupConfig()
+    texts = [_text(1), _edit(_text(1), 5, 1), _edit(_text(1), 30, 2), "今天天气很好，我们去公园散步吧",
+             "今天天气很好，我们去公园跑步吧", *SHINGLE_TEXTS[5:7]]
+    for a in texts:
+        for b in texts:
+            sa, sb = set(shingles(a, 5, 5)), set(shingles(b, 5, 5))
+            assert exact_jaccard(a, b, cfg) == pytest.approx(len(sa & sb) / len(sa | sb))
+
+
+def _pair_on_the_wrong_side(cfg, estimate_above):
+    """A (base, edited) pair whose MinHash estimate is on the other side of the threshold from its exact
+    Jaccard (a coarse 16-value signature makes one easy to find; the search is deterministic)."""
+    base = _text(21, n=60)
+    for seed in range(2000):
+        edited = _edit(base, 4 + seed % 8, seed)
+        exact = exact_jaccard(base, edited, cfg)
+        est = estimated_jaccard(text_signature("s/a", base, cfg), text_signature("s/b", edited, cfg))
+        if (est >= cfg.threshold > exact) if estimate_above else (exact >= cfg.threshold > est):
+            return base, edited
+    raise AssertionError("no such pair found")
+
+
+@pytest.mark.parametrize("estimate_above", [True, False])
+def test_exact_verification_decides_on_the_shingle_sets(estimate_above):
+    estimated_cfg = NearDedupConfig(num_perm=16, bands=16, rows=1, threshold=0.6, max_rounds=2)
+    exact_cfg = dataclasses.replace(estimated_cfg, verify="exact")
+    base, edited = _pair_on_the_wrong_side(estimated_cfg, estimate_above)
+    docs = [Document(id="s/a", source="s", text=base), Document(id="s/b", source="s", text=edited)]
+    with fn_api_test_pipeline() as p:
+        created = p | beam.Create(docs)
+        for name, cfg in [("estimated", estimated_cfg), ("exact", exact_cfg)]:
+            out = created | name >> DeduplicateNearDuplicates(cfg)
+            clustered = estimate_above if name == "estimated" else not estimate_above
+            assert_that(out["kept"] | f"{name}Sizes" >> beam.Map(lambda d: d.cluster_size),
+                        equal_to([2] if clustered else [1, 1]), label=f"{name}Kept")
+
+
+def test_small_buckets_give_every_pair_hot_ones_a_star():
+    assert list(bucket_edges([5, 3, 9])) == [(3, 5), (3, 9), (5, 9)]
+    assert list(bucket_edges([])) == [] and list(bucket_edges([4])) == []
+    hot = list(range(ALL_PAIRS_MAX_BUCKET + 5, 2, -1))   # larger than the all-pairs limit
+    assert list(bucket_edges(hot)) == [(3, m) for m in hot if m != 3]
 
 
 def test_s_curve_midpoint_near_0_7_for_16x8():
@@ -83,7 +145,8 @@ def test_unknown_survivor_key_is_a_config_error():
         NearDedupConfig(survivor_priority=("age",))
 
 
-@pytest.mark.parametrize("bad", [{"bands": 17}, {"threshold": 0}, {"max_rounds": 0}, {"bands": None}])
+@pytest.mark.parametrize("bad", [{"bands": 17}, {"threshold": 0}, {"max_rounds": 0}, {"bands": None},
+                                 {"verify": "fuzzy"}, {"word_ngram": 0}, {"char_ngram": 257}])
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         NearDedupConfig(**bad)
@@ -123,11 +186,12 @@ def _window_docs(n_docs, width, shift):
             for i in range(n_docs)]
 
 
-def test_a_long_chain_ends_up_in_one_cluster():
+@pytest.mark.parametrize("verify", ["estimated", "exact"])
+def test_a_long_chain_ends_up_in_one_cluster(verify):
     # windows of 200 words shifted by 20: neighbours share ~0.8 of their 5-grams, documents two apart ~0.6,
     # so the cluster exists only through the chain A~B~C~...~L
     docs = _window_docs(12, 200, 20)
-    cfg = NearDedupConfig(max_rounds=12)
+    cfg = NearDedupConfig(max_rounds=12, verify=verify)
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs) | DeduplicateNearDuplicates(cfg)
         assert_that(out["kept"] | beam.Map(lambda d: d.cluster_size), equal_to([12]), label="one survivor")

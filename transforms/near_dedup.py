@@ -7,13 +7,19 @@ survivor, marked `near_dedup:near_duplicate`.
 Steps (each PCollection's shape in the comments of `expand`):
 1. Shingles chosen per document from its script: word n-grams after lowercasing, punctuation and digit
    folding for spaced scripts; character n-grams (whitespace and punctuation removed) for Chinese,
-   Japanese, Thai and other unspaced scripts, so one run dedups a mixed-language corpus.
-2. Signatures with datasketch (`update_batch`, xxh32 instead of sha1 as the base hash).
+   Japanese, Thai and other unspaced scripts, so one run dedups a mixed-language corpus. Shingles are
+   hashed vectorized (`shingle_hashes`: each word hashed once with xxh3, an n-gram's hash combined from
+   its tokens' hashes in NumPy), never built as strings.
+2. Signatures with datasketch (`update_batch` on the shingle hashes with an identity base hash instead
+   of sha1).
 3. Banding: the band shuffle carries (band key, 64-bit document key) only, never signatures or text.
-4. Candidates: per band bucket, a star from the bucket's smallest key to every other member (linear in
-   the bucket, so a hot boilerplate bucket costs no quadratic pairs); values are iterated, never listed.
+4. Candidates: per band bucket, every pair when it holds at most ALL_PAIRS_MAX_BUCKET (8) members, else a
+   star from the bucket's smallest key to every other member (linear in the bucket, so a hot
+   boilerplate bucket costs no quadratic pairs); a hot bucket's values are iterated, never listed.
 5. Verification: each candidate pair joins the two signatures in later steps and survives only if the
-   estimated Jaccard >= `threshold`, so a band collision alone never removes a document.
+   estimated Jaccard >= `threshold`, so a band collision alone never removes a document. With
+   `verify: exact` the joins carry the two shingle-hash sets instead (`minhash_inputs`, 4 bytes per
+   shingle instead of 4 x num_perm bytes per document) and the exact Jaccard decides.
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
    followed by a convergence check that fails the run loudly if labels still changed in the last round.
 7. Survivor per component by `survivor_priority`: by default highest quality_score, then newest
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,6 +55,7 @@ from transforms.joins import GroupTagged, many_values, small_values
 from transforms.scripts import is_unspaced
 
 STAGE = "near_dedup"
+VERIFY_MODES = ("estimated", "exact")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +66,8 @@ class NearDedupConfig:
     rows: int | None = 8
     word_ngram: int = 5
     char_ngram: int = 5
-    threshold: float = 0.7          # estimated Jaccard a candidate pair must reach
+    threshold: float = 0.7          # Jaccard a candidate pair must reach
+    verify: str = "estimated"       # estimated: from the two signatures; exact: on the two shingle sets
     seed: int = 1
     max_rounds: int = 10
     survivor_priority: tuple[str, ...] = ("quality_score", "crawl_date", "length")  # then smallest id
@@ -79,6 +88,12 @@ class NearDedupConfig:
                              f"> {self.num_perm})")
         if self.bands > 255:
             raise ValueError(f"near_dedup.bands must be <= 255, got {self.bands}")
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"near_dedup.verify must be one of {', '.join(VERIFY_MODES)}, got {self.verify!r}")
+        for name in ("word_ngram", "char_ngram"):
+            if not 1 <= getattr(self, name) <= len(_POSITION_MULTIPLIERS):
+                raise ValueError(f"near_dedup.{name} must be in 1..{len(_POSITION_MULTIPLIERS)}, "
+                                 f"got {getattr(self, name)}")
         if self.max_rounds < 1:
             raise ValueError(f"near_dedup.max_rounds must be >= 1, got {self.max_rounds}")
         for key in self.survivor_priority:
@@ -90,31 +105,81 @@ class NearDedupConfig:
 
 @functools.lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str]:
-    """Punctuation and symbols -> space, decimal digits -> '0' (built once per process)."""
+    """Punctuation and symbols -> space, decimal digits -> '0', every Unicode space -> ' ' (so the folded
+    text splits the same way as bytes and as str); built once per process."""
     table = {}
     for code in range(0x110000):
-        cat = unicodedata.category(chr(code))
-        if cat[0] in "PS":
+        char = chr(code)
+        cat = unicodedata.category(char)
+        if cat[0] in "PS" or char.isspace():
             table[code] = " "
         elif cat == "Nd":
             table[code] = "0"
     return table
 
 
-def shingles(text: str, word_ngram: int, char_ngram: int) -> list[bytes]:
-    """Distinct shingles of a text: char n-grams for unspaced scripts, word n-grams otherwise."""
+def _fold(text: str) -> tuple[str, bool]:
+    """(folded text, unspaced): lowercased, punctuation and digits folded; an unspaced-script text also
+    loses its whitespace (its shingles are characters)."""
     folded = text.lower().translate(_fold_table())
     if is_unspaced(text):
-        tokens: list[str] = list("".join(folded.split()))
-        n, sep = char_ngram, ""
-    else:
-        tokens = folded.split()
-        n, sep = word_ngram, " "
+        return "".join(folded.split()), True
+    return folded, False
+
+
+def shingles(text: str, word_ngram: int, char_ngram: int) -> list[bytes]:
+    """Distinct shingles of a text, readable: char n-grams for unspaced scripts, word n-grams otherwise;
+    a text shorter than n tokens is one shingle. The stage hashes the same shingles (`shingle_hashes`)."""
+    folded, unspaced = _fold(text)
+    tokens, n, sep = (list(folded), char_ngram, "") if unspaced else (folded.split(), word_ngram, " ")
     if len(tokens) <= n:
         grams = {sep.join(tokens)}
     else:
         grams = {sep.join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
     return sorted(g.encode("utf-8") for g in grams)
+
+
+# One odd 64-bit multiplier per n-gram position (fixed; derived from xxh3, not from a NumPy generator
+# whose stream could change between versions).
+_POSITION_MULTIPLIERS = np.array([xxhash.xxh3_64_intdigest(f"shingle-position-{j}".encode()) | 1
+                                  for j in range(256)], dtype=np.uint64)
+_FMIX = tuple(np.uint64(c) for c in (33, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53))
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (a bijection), element-wise; multiplication wraps mod 2^64."""
+    shift, m1, m2 = _FMIX
+    h = h ^ (h >> shift)
+    h = h * m1
+    h = h ^ (h >> shift)
+    h = h * m2
+    return h ^ (h >> shift)
+
+
+def shingle_hashes(text: str, word_ngram: int, char_ngram: int) -> np.ndarray:
+    """The shingles of `shingles()` as sorted distinct 64-bit hashes, vectorized: each word is hashed once
+    (xxh3) or each character is its code point, and an n-gram's hash is a position-weighted sum of its
+    tokens' hashes, mixed. Distinct shingles get distinct hashes up to 64-bit collisions, so Jaccard on
+    these equals Jaccard on `shingles()`. Empty when the text has no token."""
+    folded, unspaced = _fold(text)
+    if unspaced:
+        tokens = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        n = char_ngram
+    else:
+        words = folded.encode("utf-8").split()  # every Unicode space is ' ' after folding
+        tokens = np.fromiter(map(xxhash.xxh3_64_intdigest, words), dtype=np.uint64, count=len(words))
+        n = word_ngram
+    length = len(tokens)
+    if length == 0:
+        return tokens
+    if length <= n:
+        grams = np.array([(tokens * _POSITION_MULTIPLIERS[:length]).sum(dtype=np.uint64)], dtype=np.uint64)
+    else:
+        count = length - n + 1
+        grams = tokens[:count] * _POSITION_MULTIPLIERS[0]
+        for j in range(1, n):
+            grams += tokens[j:j + count] * _POSITION_MULTIPLIERS[j]
+    return np.unique(_fmix64(grams))
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
@@ -161,11 +226,19 @@ def s_curve(bands: int, rows: int) -> dict[str, float]:
     return {f"{j:.1f}": round(candidate_probability(j, bands, rows), 4) for j in (0.5, 0.6, 0.7, 0.8, 0.9)}
 
 
-def star_edges(members: Iterable[int]) -> Iterator[tuple[int, int]]:
-    """Edges from the smallest member to each other one. Iterates `members` twice, never lists it."""
-    smallest = min(members, default=None)
-    if smallest is None:
+ALL_PAIRS_MAX_BUCKET = 8  # buckets up to this size give every pair (at most 28); larger ones a star
+
+
+def bucket_edges(members: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Candidate pairs of one band bucket, each as (smaller, larger): every pair when the bucket holds at
+    most ALL_PAIRS_MAX_BUCKET members (so a pair that does not match the smallest member is still
+    verified), else a star from the smallest member to each other one. Reads at most
+    ALL_PAIRS_MAX_BUCKET + 1 members before deciding; a hot bucket is iterated twice, never listed."""
+    head = list(itertools.islice(members, ALL_PAIRS_MAX_BUCKET + 1))
+    if len(head) <= ALL_PAIRS_MAX_BUCKET:
+        yield from itertools.combinations(sorted(set(head)), 2)
         return
+    smallest = min(members)
     for m in members:
         if m != smallest:
             yield smallest, m
@@ -195,27 +268,60 @@ def survivor_rank(doc: Document, priority: Sequence[str] = NearDedupConfig.survi
     return (*(SURVIVOR_KEYS[key](doc) for key in priority), doc.id)
 
 
+def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard of two sorted distinct hash arrays (1.0 when both are empty)."""
+    if not len(a) and not len(b):
+        return 1.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (len(a) + len(b) - common)
+
+
 def exact_jaccard(a: str, b: str, cfg: NearDedupConfig) -> float:
-    sa, sb = set(shingles(a, cfg.word_ngram, cfg.char_ngram)), set(shingles(b, cfg.word_ngram, cfg.char_ngram))
-    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+    """Exact Jaccard of two texts on the stage's shingles (what `verify: exact` computes, from
+    `minhash_inputs`)."""
+    return set_jaccard(minhash_inputs(shingle_hashes(a, cfg.word_ngram, cfg.char_ngram)),
+                       minhash_inputs(shingle_hashes(b, cfg.word_ngram, cfg.char_ngram)))
 
 
-def document_shingles(doc_id: str, text: str, cfg: NearDedupConfig) -> list[bytes]:
-    """A document's shingles; a text without any word (symbols, emoji) gets one shingle unique to the
-    document, so it is never a near-duplicate of anything."""
-    grams = shingles(text, cfg.word_ngram, cfg.char_ngram)
-    return [b"\x00" + doc_id.encode("utf-8")] if grams == [b""] else grams
+def document_shingle_hashes(doc_id: str, text: str, cfg: NearDedupConfig) -> np.ndarray:
+    """A document's shingle hashes; a text without any word (symbols, emoji) gets one shingle unique to
+    the document, so it is never a near-duplicate of anything."""
+    hashes = shingle_hashes(text, cfg.word_ngram, cfg.char_ngram)
+    if len(hashes):
+        return hashes
+    return np.array([xxhash.xxh3_64_intdigest(b"\x00" + doc_id.encode("utf-8"))], dtype=np.uint64)
 
 
-def signature(doc_id: str, text: str, cfg: NearDedupConfig, permutations: Any = None, scheme: Any = None) -> bytes:
-    """The stage's MinHash signature of one document (uint32 bytes). Pass the permutations and scheme of a
-    template MinHash to skip regenerating them (the DoFn does, once per worker)."""
+def minhash_template(cfg: NearDedupConfig) -> Any:
+    """A datasketch MinHash whose permutations and scheme `signature` can reuse (made once per worker)."""
     from datasketch import MinHash
 
-    kwargs = {"permutations": permutations, "scheme": scheme} if permutations is not None else {}
-    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=xxhash.xxh32_intdigest, **kwargs)
-    m.update_batch(document_shingles(doc_id, text, cfg))
+    return MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=int)
+
+
+def minhash_inputs(hashes: np.ndarray) -> np.ndarray:
+    """What MinHash and exact verification see of a document's shingle hashes: their top 32 bits, sorted
+    and distinct (datasketch's affine32 scheme takes 32-bit values; sha1 was truncated to 32 bits too).
+    A 32-bit collision between two of ~10,000 shingles changes a Jaccard by ~1e-4 at most."""
+    return np.unique((hashes >> np.uint64(32)).astype(np.uint32))
+
+
+def signature(inputs: np.ndarray, cfg: NearDedupConfig, template: Any = None) -> bytes:
+    """The MinHash signature (uint32 bytes) of `minhash_inputs(...)`, by datasketch's `update_batch` with
+    an identity base hash (the inputs are already hashes; datasketch's default would sha1 each shingle).
+    Pass `minhash_template(cfg)` to skip regenerating the permutations."""
+    from datasketch import MinHash
+
+    template = template if template is not None else minhash_template(cfg)
+    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=int, permutations=template.permutations,
+                scheme=template.scheme)
+    m.update_batch(inputs.tolist())
     return m.hashvalues.astype(np.uint32).tobytes()
+
+
+def text_signature(doc_id: str, text: str, cfg: NearDedupConfig, template: Any = None) -> bytes:
+    """`signature` of a document's text: what the stage computes for it."""
+    return signature(minhash_inputs(document_shingle_hashes(doc_id, text, cfg)), cfg, template)
 
 
 def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfig) -> dict[str, Any]:
@@ -223,15 +329,19 @@ def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfi
     below the threshold joined the cluster through a chain (A~B~C) rather than directly."""
     docs = sorted(docs, key=lambda d: d.id)
     survivor = next(d for d in docs if d.decision == KEEP)
-    sig = signature(survivor.id, survivor.text, cfg)
+    template = minhash_template(cfg)
+    inputs = minhash_inputs(document_shingle_hashes(survivor.id, survivor.text, cfg))
+    sig = signature(inputs, cfg, template)
     members = []
     for doc in docs:
         if doc is survivor:
             continue
-        exact = exact_jaccard(survivor.text, doc.text, cfg)
-        estimated = estimated_jaccard(sig, signature(doc.id, doc.text, cfg))
+        doc_inputs = minhash_inputs(document_shingle_hashes(doc.id, doc.text, cfg))
+        exact = set_jaccard(inputs, doc_inputs)
+        estimated = estimated_jaccard(sig, signature(doc_inputs, cfg, template))
+        verified = exact if cfg.verify == "exact" else estimated
         members.append({"id": doc.id, "exact_jaccard": round(exact, 4), "estimated_jaccard": round(estimated, 4),
-                        "below_threshold": estimated < cfg.threshold})
+                        "below_threshold": verified < cfg.threshold})
     return {"cluster_id": cluster_id, "cluster_size": survivor.cluster_size, "survivor": survivor.id,
             "sampled_members": members}
 
@@ -239,22 +349,26 @@ def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfi
 # ---------------------------------------------------------------- DoFns
 
 class _SignatureFn(beam.DoFn):
+    """Document -> (key, signature); with `verify: exact` also (key, shingle hashes) tagged SHINGLES."""
+
+    SHINGLES = "shingles"
+
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
         self._cfg = cfg
         self._counters = StageCounters(STAGE)
-        self._perms = None
-        self._scheme = None
+        self._template = None
 
     def setup(self) -> None:
-        from datasketch import MinHash
+        self._template = minhash_template(self._cfg)
 
-        template = MinHash(num_perm=self._cfg.num_perm, seed=self._cfg.seed, hashfunc=xxhash.xxh32_intdigest)
-        self._perms, self._scheme = template.permutations, template.scheme
-
-    def process(self, doc: Document) -> Iterable[tuple[int, bytes]]:
+    def process(self, doc: Document) -> Iterable[Any]:
         self._counters.inc("docs_in")
-        yield doc_key(doc.id), signature(doc.id, doc.text, self._cfg, self._perms, self._scheme)
+        key = doc_key(doc.id)
+        inputs = minhash_inputs(document_shingle_hashes(doc.id, doc.text, self._cfg))
+        yield key, signature(inputs, self._cfg, self._template)
+        if self._cfg.verify == "exact":
+            yield pvalue.TaggedOutput(self.SHINGLES, (key, inputs.tobytes()))
 
 
 def _bands_of(element: tuple[int, bytes], bands: int, rows: int) -> Iterator[tuple[bytes, int]]:
@@ -263,13 +377,13 @@ def _bands_of(element: tuple[int, bytes], bands: int, rows: int) -> Iterator[tup
         yield band, key
 
 
-class _StarEdgesFn(beam.DoFn):
+class _BucketEdgesFn(beam.DoFn):
     def __init__(self) -> None:
         super().__init__()
         self._counters = StageCounters(STAGE)
 
     def process(self, element: tuple[bytes, Iterable[int]]) -> Iterable[tuple[int, int]]:
-        for edge in star_edges(element[1]):
+        for edge in bucket_edges(element[1]):
             self._counters.inc("candidate_pairs")
             yield edge
 
@@ -283,10 +397,19 @@ def _attach_first_signature(element: tuple[int, Iterable[tuple[str, Any]]]) -> I
         yield b, (a, sigs[0])
 
 
+def payload_jaccard(a: bytes, b: bytes, verify: str) -> float:
+    """Jaccard of two documents from what the verification joins carry: signatures (estimated) or
+    `minhash_inputs` (exact)."""
+    if verify == "exact":
+        return set_jaccard(np.frombuffer(a, dtype=np.uint32), np.frombuffer(b, dtype=np.uint32))
+    return estimated_jaccard(a, b)
+
+
 class _VerifyFn(beam.DoFn):
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, verify: str) -> None:
         super().__init__()
         self._threshold = threshold
+        self._verify = verify
         self._counters = StageCounters(STAGE)
 
     def process(self, element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterable[tuple[int, int]]:
@@ -296,7 +419,7 @@ class _VerifyFn(beam.DoFn):
             return
         sig_b = sigs[0]
         for a, sig_a in many_values(values, "half"):
-            if estimated_jaccard(sig_a, sig_b) >= self._threshold:
+            if payload_jaccard(sig_a, sig_b, self._verify) >= self._threshold:
                 self._counters.inc("verified_pairs")
                 yield a, b
 
@@ -464,23 +587,27 @@ class DeduplicateNearDuplicates(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         cfg = self._cfg
-        sigs = docs | "Signatures" >> beam.ParDo(_SignatureFn(cfg))          # (key, uint32 signature bytes)
+        signed = docs | "Signatures" >> beam.ParDo(_SignatureFn(cfg)).with_outputs(_SignatureFn.SHINGLES,
+                                                                                 main="sigs")
+        sigs = signed.sigs                                                    # (key, uint32 signature bytes)
+        # what verification compares: signatures, or (verify: exact) uint64 shingle hashes
+        payload = signed[_SignatureFn.SHINGLES] if cfg.verify == "exact" else sigs
         candidates = (
             sigs
             | "Bands" >> beam.FlatMap(_bands_of, cfg.bands, cfg.rows)          # (band key, key)
             | "GroupBands" >> beam.GroupByKey()                               # (band key, [key])
-            | "StarEdges" >> beam.ParDo(_StarEdgesFn())                       # (min key, other key)
+            | "BucketEdges" >> beam.ParDo(_BucketEdgesFn())                   # (smaller key, larger key)
             | "DistinctCandidates" >> beam.Distinct()
         )
         half = (
-            {"sig": sigs, "edge": candidates}
+            {"sig": payload, "edge": candidates}
             | "JoinFirstSignature" >> GroupTagged()
             | "AttachFirstSignature" >> beam.FlatMap(_attach_first_signature)  # (b, (a, sig a))
         )
         verified = (
-            {"sig": sigs, "half": half}
+            {"sig": payload, "half": half}
             | "JoinSecondSignature" >> GroupTagged()
-            | "Verify" >> beam.ParDo(_VerifyFn(cfg.threshold))                 # (a, b), est. J >= threshold
+            | "Verify" >> beam.ParDo(_VerifyFn(cfg.threshold, cfg.verify))    # (a, b), J >= threshold
         )
         adjacency = verified | "BothDirections" >> beam.FlatMap(_both_directions)  # (node, neighbour)
         labels = (
