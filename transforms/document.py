@@ -27,7 +27,8 @@ class Document:
     script: str | None = None
     lang_mixed: bool = False     # two or more languages each hold >= langid.mixed_min_share of the text
     lang_shares: Mapping[str, float] = dataclasses.field(default_factory=dict)  # share of characters per language
-    meta: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. lang_hint, warc_record_id
+    meta: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. lang_hint, warc_record_id,
+    #   duplicate_of (the survivor of a dedup stage), drop_detail (what a stage matched: a list, a benchmark)
     scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
     quality_score: float | None = None
     cluster_id: str | None = None
@@ -56,4 +57,5 @@ class Rejected:
     def from_document(cls, doc: Document, keep_text: bool) -> Rejected:
         stage, _, reason = doc.decision.partition(":")
         return cls(id=doc.id, source=doc.source, stage=stage, reason=reason, location=doc.location,
-                   text=doc.text if keep_text else None, detail=doc.meta.get("duplicate_of") or doc.cluster_id)
+                   text=doc.text if keep_text else None,
+                   detail=doc.meta.get("drop_detail") or doc.meta.get("duplicate_of") or doc.cluster_id)
