@@ -30,6 +30,7 @@ bench: setup
 	$(PY) benchmarks/pipeline_bench.py --out bench-out --report BENCHMARKS.md
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/run_all.py --suite dedup
+	$(PY) benchmarks/run_all.py --suite quality
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

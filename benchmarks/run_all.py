@@ -26,6 +26,7 @@ SUITES = {  # suite -> (BENCHMARKS.md section title, benchmarks); each suite has
     "eval": ("Language ID, scripts and extraction (issue 3)",
              ["lid_accuracy", "script_accuracy", "extraction_quality", "langid_throughput"]),
     "dedup": ("Deduplication quality and scale (issue 4)", ["dedup_quality", "dedup_scale"]),
+    "quality": ("Quality, safety and decontamination (issue 5)", ["quality_eval"]),
 }
 BENCHES = [name for _, names in SUITES.values() for name in names]
 HERE = Path(__file__).resolve().parent

@@ -195,10 +195,25 @@ def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
     urls = raw.get("urls")
     if isinstance(urls, dict) and isinstance(urls.get("blocklists"), list):
         urls["blocklists"] = [resolve_path(p, base) if isinstance(p, str) else p for p in urls["blocklists"]]
+    _merge_language_rules(raw.get("rules"))
     tok = raw.get("tokenizer")
     if isinstance(tok, dict) and isinstance(tok.get("model"), str):
         tok["model"] = resolve_path(tok["model"], base)
     return build(PipelineConfig, raw, "")
+
+
+def _merge_language_rules(rules: Any) -> None:
+    """`rules.by_language.<lang>.<rule set>` holds only the fields that differ for that language: fill in
+    the rest from the top-level `rules.<rule set>` (the user's, else the defaults), in place."""
+    if not isinstance(rules, dict) or not isinstance(rules.get("by_language"), dict):
+        return
+    for sections in rules["by_language"].values():
+        if not isinstance(sections, dict):
+            continue
+        for name, override in sections.items():
+            base = rules.get(name)
+            if isinstance(override, dict) and isinstance(base, dict):
+                sections[name] = {**base, **override}
 
 
 def to_dict(obj: Any) -> Any:
