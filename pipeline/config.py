@@ -47,6 +47,8 @@ class RunConfig:
     mode: str = "filter"              # filter | annotate (keep every readable document, record the decision)
     parts: int = 4                    # Parquet parts of curated/ and rejected/
     rejected_text_fraction: float = 0.01  # deterministic share of rejects that keep their text, per reason
+    examples_per_reason: int = 3      # dropped documents shown per stage:reason in the report (seeded sample)
+    example_chars: int = 300          # characters of each example's text
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -55,6 +57,8 @@ class RunConfig:
             raise ValueError(f"run.parts must be >= 1, got {self.parts}")
         if not 0.0 <= self.rejected_text_fraction <= 1.0:
             raise ValueError("run.rejected_text_fraction must be in [0, 1]")
+        if self.examples_per_reason < 0 or self.example_chars < 0:
+            raise ValueError("run.examples_per_reason and run.example_chars must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

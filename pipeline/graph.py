@@ -20,7 +20,7 @@ from transforms.arrow_shards import WriteArrowShards
 from transforms.document import KEEP, Document, Rejected
 from transforms.exact_dedup import DeduplicateExact
 from transforms.extract import ExtractText
-from transforms.hashing import unit_interval
+from transforms.hashing import hash64, unit_interval
 from transforms.langid import IdentifyLanguage
 from transforms.mix import MixPhases
 from transforms.near_dedup import DeduplicateNearDuplicates
@@ -60,6 +60,50 @@ def _keep_text_sample(rej: Rejected, seed: int, fraction: float) -> Rejected:
     return Rejected(rej.id, rej.source, rej.stage, rej.reason, rej.location, None, rej.detail)
 
 
+EXAMPLES_FILE = "report/drop_examples.json"
+
+
+def _doc_example(doc: Document, seed: int, chars: int) -> tuple[str, tuple]:
+    return doc.decision, (hash64(seed, "example", doc.id), doc.id, doc.source, doc.location, doc.text[:chars])
+
+
+def _dead_example(rej: Rejected, seed: int, chars: int) -> tuple[str, tuple]:
+    return f"{rej.stage}:{rej.reason}", (hash64(seed, "example", rej.id), rej.id, rej.source, rej.location,
+                                         (rej.text or "")[:chars])
+
+
+def _examples_json(per_reason: list[tuple[str, list[tuple]]]) -> dict[str, list[dict[str, Any]]]:
+    return {reason: [{"id": i, "source": s, "location": loc, "text": text}
+                     for _, i, s, loc, text in sorted(examples)]
+            for reason, examples in sorted(per_reason)}
+
+
+class _DropExamples(beam.PTransform):
+    """(dropped Documents, dead letters) -> one JSON file: per `stage:reason`, a seeded sample of
+    `examples_per_reason` examples (id, source, location, first `example_chars` characters). Bounded
+    whatever the corpus: a Top per reason."""
+
+    def __init__(self, seed: int, n: int, chars: int, path: str) -> None:
+        super().__init__()
+        self._seed, self._n, self._chars, self._path = seed, n, chars, path
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        dropped, dead = inputs
+        seed, chars = self._seed, self._chars
+        keyed = (
+            (dropped | "DocExample" >> beam.Map(_doc_example, seed, chars),
+             dead | "DeadExample" >> beam.Map(_dead_example, seed, chars))
+            | "AllExamples" >> beam.Flatten()
+        )
+        return (
+            keyed
+            | "SamplePerReason" >> beam.combiners.Top.PerKey(self._n, key=lambda e: -e[0])
+            | "AllReasons" >> beam.combiners.ToList()
+            | "ExamplesJson" >> beam.Map(_examples_json)
+            | "WriteExamples" >> beam.Map(write_json, self._path)
+        )
+
+
 def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
     read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read)
     docs = read["docs"]                                       # Document
@@ -91,6 +135,9 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
     dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)
     all_dropped = dropped | "AllDropped" >> beam.Flatten()
+    if cfg.run.examples_per_reason:
+        _ = (all_dropped, read[ReadDocuments.REJECTED]) | "DropExamples" >> _DropExamples(
+            seed, cfg.run.examples_per_reason, cfg.run.example_chars, f"{output}/{EXAMPLES_FILE}")
     if cfg.run.mode == "annotate":   # every readable document stays in curated/, with its decision
         curated = (docs, all_dropped) | "CuratedWithDecisions" >> beam.Flatten()
         rejected = dead

@@ -42,7 +42,15 @@ def _aggregate_parts(pattern: str, keys: list[str], with_chars: bool = False) ->
     return totals
 
 
-def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]], parts: int) -> dict[str, Any]:
+def read_drop_examples(output: str) -> dict[str, list[dict[str, Any]]]:
+    """report/drop_examples.json of the curation job (per stage:reason, a seeded sample of dropped
+    documents with the start of their text)."""
+    with FileSystems.open(f"{output}/report/drop_examples.json") as fh:
+        return json.loads(fh.read())
+
+
+def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]], parts: int,
+                 examples: bool = False) -> dict[str, Any]:
     with FileSystems.open(f"{output}/counts/records_read.json") as fh:
         counts = json.loads(fh.read())
     curated = _aggregate_parts(f"{output}/curated/part-*-of-{parts:05d}.parquet", ["source", "decision"],
@@ -103,6 +111,8 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
         "reconciled": not problems,
         "problems": problems,
     }
+    if examples:
+        report["drop_examples"] = read_drop_examples(output)
     return report
 
 
@@ -121,7 +131,16 @@ def render_html(report: dict[str, Any]) -> str:
             "table{border-collapse:collapse;margin-bottom:1em}</style>"
             f"<h1>Curation report ({html.escape(report['mode'])} mode)</h1><h2>Sources</h2>"
             + table(["source", "read", "kept", "dead letters", "dropped by stage:reason", "reconciled"], src_rows)
-            + "<h2>Phases</h2>" + table(["phase", "tokens", "rows", "target", "realized"], phase_rows))
+            + "<h2>Phases</h2>" + table(["phase", "tokens", "rows", "target", "realized"], phase_rows)
+            + _examples_html(report.get("drop_examples") or {}, table))
+
+
+def _examples_html(examples: dict[str, list[dict[str, Any]]], table: Any) -> str:
+    if not examples:
+        return ""
+    rows = [[reason, e["id"], e["location"], e["text"]] for reason, items in examples.items() for e in items]
+    return "<h2>What each drop reason removes (examples)</h2>" + table(["stage:reason", "id", "location",
+                                                                        "text (start)"], rows)
 
 
 def write_report(output: str, report: dict[str, Any]) -> None:

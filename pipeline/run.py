@@ -129,7 +129,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
     manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
     seconds["mixing"] = time.perf_counter() - start
 
-    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
+    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts, examples=cfg.run.examples_per_reason > 0)
     if cfg.near_dedup.enabled:
         nd = cfg.near_dedup
         report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,

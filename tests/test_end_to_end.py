@@ -31,7 +31,7 @@ def _qualified(raw_id: str) -> str:
 
 def _files(out: Path) -> dict[str, bytes]:
     keep = ("phases/", "curated/", "rejected/", "tokenizer/", "counts/", "report/report.json",
-            "report/near_dedup_audit.json")
+            "report/near_dedup_audit.json", "report/drop_examples.json")
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and str(p.relative_to(out)).startswith(keep)}
 
@@ -86,6 +86,22 @@ def test_planted_junk_is_rejected_by_the_expected_stage(runs):
         row = rejected[doc_id]
         allowed = EXPECTED_JUNK_STAGE[kind]
         assert row["stage"] in allowed or f"{row['stage']}:{row['reason']}" in allowed, (raw_id, kind, row)
+
+
+def test_report_shows_examples_of_every_drop_reason(runs):
+    report = json.loads((runs["a"] / "report" / "report.json").read_text(encoding="utf-8"))
+    rejected = rejected_rows(runs["a"])
+    reasons = {f"{r['stage']}:{r['reason']}" for r in rejected}
+    examples = report["drop_examples"]
+    assert set(examples) == reasons
+    by_id = {r["id"]: r for r in rejected}
+    for reason, items in examples.items():
+        assert 1 <= len(items) <= 3, reason
+        for e in items:
+            row = by_id[e["id"]]
+            assert f"{row['stage']}:{row['reason']}" == reason and e["location"] == row["location"]
+            assert len(e["text"]) <= 300 and (row["text"] or "").startswith(e["text"])
+    assert "What each drop reason removes" in (runs["a"] / "report" / "report.html").read_text(encoding="utf-8")
 
 
 def test_broken_records_are_dead_letters_with_file_and_line(runs):

@@ -9,7 +9,7 @@ from tests.warc_fixtures import article, write_warc
 from transforms.document import Document, Rejected
 from transforms.extract import ExtractConfig, ExtractText, PageExtractor, decode_html, page_lang_hint
 from transforms.read import FileRange, ReadConfig, ReadDocuments, SourceConfig, iter_warc_records
-from transforms.urls import FilterUrls, UrlsConfig, is_blocked, normalize_url, parse_blocklist
+from transforms.urls import FilterUrls, UrlsConfig, blocked_by, list_name, normalize_url, parse_blocklist
 
 EN = ["The harbour town keeps its history in the stones of its narrow streets and old walls.",
       "Fishermen still mend their nets by the water, and the market opens early on Saturdays."]
@@ -96,8 +96,17 @@ def test_normalize_url(url, expected):
 def test_blocklist_matches_host_and_parent_domains():
     domains = frozenset(parse_blocklist("# ads\nspam.example\n.casino.test  # trailing comment\n"))
     assert domains == {"spam.example", "casino.test"}
-    assert is_blocked("www.spam.example", domains) and is_blocked("casino.test", domains)
-    assert not is_blocked("notspam.example", domains)
+    lists = [("ads", domains), ("more", frozenset({"www.spam.example", "other.test"}))]
+    assert blocked_by("www.spam.example", lists) == ("ads", "spam.example")   # first list in config order
+    assert blocked_by("casino.test", lists) == ("ads", "casino.test")
+    assert blocked_by("a.other.test", lists) == ("more", "other.test")
+    assert blocked_by("notspam.example", lists) is None
+    assert list_name("/x/lists/adult-domains.txt.gz") == "adult-domains"
+
+
+def test_blocklists_with_the_same_name_are_a_config_error():
+    with pytest.raises(ValueError, match="two lists share a name"):
+        UrlsConfig(blocklists=("/a/ads.txt", "/b/ads.txt"))
 
 
 def test_filter_urls_transform(tmp_path):
@@ -111,7 +120,8 @@ def test_filter_urls_transform(tmp_path):
         out = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),)))
         assert_that(out["kept"] | beam.Map(lambda d: d.id), equal_to(["w/1", "w/4"]), label="kept")
         assert_that(out[FilterUrls.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
-                    equal_to([("w/2", "urls:duplicate_url"), ("w/3", "urls:blocked_domain")]), label="rejected")
+                    equal_to([("w/2", "urls:duplicate_url"), ("w/3", "urls:blocked_domain:block")]),
+                    label="rejected")
 
 
 def test_warc_reader_documents_dead_letters_and_provenance(tmp_path):

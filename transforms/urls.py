@@ -1,7 +1,8 @@
 """FilterUrls: domain blocklists and URL dedup, before any expensive work (extraction, LID, ...).
 
-Input/output: `Document`; tagged `REJECTED`: `urls:blocked_domain` (the URL's host or a parent domain
-is on a blocklist) and `urls:duplicate_url` (another document has the same normalized URL; the smallest
+Input/output: `Document`; tagged `REJECTED`: `urls:blocked_domain:<list>` (the URL's host or a parent
+domain is on the blocklist file named <list>, its file name without extensions; the first list in config
+order that matches; `rejected.detail` names the matched domain, so the report counts drops per list) and `urls:duplicate_url` (another document has the same normalized URL; the smallest
 id survives, as in exact dedup, folded while streaming over the group). Documents without a URL pass.
 Blocklists are text files named in the config (one domain per line, `#` comments), read once per
 worker in `setup()`. URL normalization for dedup: scheme and host lowercased, default port, fragment
@@ -32,6 +33,11 @@ class UrlsConfig:
     blocklists: tuple[str, ...] = ()   # resolved paths or URIs of domain lists
     dedup: bool = True
 
+    def __post_init__(self) -> None:
+        names = [list_name(p) for p in self.blocklists]
+        if len(set(names)) != len(names):
+            raise ValueError(f"urls.blocklists: two lists share a name (file name without extensions): {names}")
+
 
 def normalize_url(url: str) -> str:
     try:
@@ -52,14 +58,24 @@ def url_host(url: str) -> str:
         return ""
 
 
-def is_blocked(host: str, domains: frozenset[str]) -> bool:
-    """True when the host or any parent domain of it is listed."""
-    labels = host.split(".")
-    return any(".".join(labels[i:]) in domains for i in range(len(labels)))
-
-
 def parse_blocklist(text: str) -> set[str]:
     return {line.split("#", 1)[0].strip().lower().lstrip(".") for line in text.splitlines()} - {""}
+
+
+def list_name(path: str) -> str:
+    """A blocklist's name in reasons and counters: its file name without extensions."""
+    return path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def blocked_by(host: str, lists: Iterable[tuple[str, frozenset[str]]]) -> tuple[str, str] | None:
+    """(list name, matched domain) of the first list that holds the host or a parent domain of it."""
+    labels = host.split(".")
+    for name, domains in lists:
+        for i in range(len(labels)):
+            parent = ".".join(labels[i:])
+            if parent in domains:
+                return name, parent
+    return None
 
 
 class _BlocklistFn(beam.DoFn):
@@ -67,22 +83,24 @@ class _BlocklistFn(beam.DoFn):
         super().__init__()
         self._cfg = cfg
         self._counters = StageCounters(STAGE)
-        self._domains: frozenset[str] = frozenset()
+        self._lists: list[tuple[str, frozenset[str]]] = []
 
     def setup(self) -> None:
         from apache_beam.io.filesystems import FileSystems
 
-        domains: set[str] = set()
+        self._lists = []
         for path in self._cfg.blocklists:
             with FileSystems.open(path) as fh:
-                domains |= parse_blocklist(fh.read().decode("utf-8"))
-        self._domains = frozenset(domains)
+                self._lists.append((list_name(path), frozenset(parse_blocklist(fh.read().decode("utf-8")))))
 
     def process(self, doc: Document) -> Iterable[Any]:
         self._counters.inc("docs_in")
-        if doc.url and self._domains and is_blocked(url_host(doc.url), self._domains):
-            self._counters.inc("dropped:blocked_domain")
-            yield pvalue.TaggedOutput(FilterUrls.REJECTED, doc.dropped(STAGE, "blocked_domain"))
+        hit = blocked_by(url_host(doc.url), self._lists) if doc.url and self._lists else None
+        if hit:
+            reason = f"blocked_domain:{hit[0]}"
+            self._counters.inc(f"dropped:{reason}")
+            dropped = dataclasses.replace(doc.dropped(STAGE, reason), meta={**doc.meta, "drop_detail": hit[1]})
+            yield pvalue.TaggedOutput(FilterUrls.REJECTED, dropped)
             return
         yield doc
 
