@@ -24,6 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, help="output directory (local path or gs://, s3://)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logging")
     sub.add_parser("fetch-models", help="download and verify the default language-ID model (lid.176.ftz)")
+    tq = sub.add_parser("train-quality", help="train the fastText quality classifier (pipeline/train_quality.py)")
+    tq.add_argument("--labelled", nargs="+", default=[], metavar="F", help="JSONL with a text and a label field")
+    tq.add_argument("--positive", nargs="+", default=[], metavar="F", help="JSONL of high-quality examples")
+    tq.add_argument("--negative", nargs="+", default=[], metavar="F", help="JSONL of low-quality examples")
+    tq.add_argument("--output", required=True, metavar="MODEL.bin", help="model path (sidecar: MODEL.bin.json)")
+    tq.add_argument("--text-field", default="text")
+    tq.add_argument("--label-field", default="label")
+    tq.add_argument("--positive-label", default="hq", help="label value of high quality; any other is low")
+    tq.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (seeded hash of the text)")
+    for flag, kind in (("--epoch", int), ("--lr", float), ("--word-ngrams", int), ("--dim", int),
+                       ("--min-count", int), ("--bucket", int), ("--seed", int), ("--max-chars", int)):
+        tq.add_argument(flag, type=kind, help="default: see TrainQualityConfig")
     return parser
 
 
@@ -54,6 +66,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"language-ID model: {path}")
         return 0
 
+    if args.command == "train-quality":
+        from pipeline.train_quality import TrainQualityConfig, train_quality
+
+        tuning = {k: getattr(args, k) for k in ("epoch", "lr", "word_ngrams", "dim", "min_count", "bucket",
+                                                "seed", "max_chars") if getattr(args, k) is not None}
+        try:
+            tq_cfg = TrainQualityConfig(
+                labelled=tuple(args.labelled), positive=tuple(args.positive), negative=tuple(args.negative),
+                text_field=args.text_field, label_field=args.label_field, positive_label=args.positive_label,
+                holdout_fraction=args.holdout, **tuning)
+            metrics = train_quality(tq_cfg, args.output)
+        except ValueError as exc:  # TrainQualityError and config values: one line for the user
+            print(f"curate: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"curate: error: train-quality: {exc}", file=sys.stderr)
+            return 1
+        print(f"held out: {metrics['holdout']['hq']} positive, {metrics['holdout']['lq']} negative; "
+              f"precision {metrics['precision']}, recall {metrics['recall']}, F1 {metrics['f1']} (P(hq) >= 0.5)")
+        print(f"model:   {args.output}")
+        print(f"sidecar: {args.output}.json")
+        return 0
+
     from pipeline.config import ConfigError, load_config
     from pipeline.report import ReconciliationError
     from pipeline.run import run
@@ -79,5 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rejected records:  {out}/rejected/")
     print(f"report:            {out}/report/report.json, {out}/report/report.html")
     print(f"run manifest:      {out}/run_manifest.json")
+    trained = result.report.get("quality_model")
+    if trained:
+        m = trained["holdout_metrics"]
+        print(f"quality model:     {out}/quality/quality.bin (trained by this run; held-out precision "
+              f"{m['precision']:.3f}, recall {m['recall']:.3f})")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     return 0

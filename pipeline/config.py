@@ -22,15 +22,19 @@ from typing import Any
 import yaml
 
 from pipeline.models import default_lid_model
+from pipeline.train_quality import TrainQualityConfig
 from tokenizer.train import TokenizerTrainConfig
+from transforms.decontam import DecontamConfig
 from transforms.exact_dedup import ExactDedupConfig
 from transforms.extract import ExtractConfig
 from transforms.langid import LangIdConfig
 from transforms.mix import MixConfig, PhaseConfig
 from transforms.near_dedup import NearDedupConfig
 from transforms.normalize import NormalizeConfig
+from transforms.quality import DEFAULT_MAX_CHARS, QualityConfig
 from transforms.read import ReadConfig, SourceConfig
 from transforms.rules import RulesConfig
+from transforms.safety import SafetyConfig
 from transforms.urls import UrlsConfig
 
 MODES = ("filter", "annotate")
@@ -68,6 +72,33 @@ class TokenizerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class QualitySection:
+    """`quality:` of the config. The stage is off unless `model` names a trained classifier or `train`
+    says what to train it on (the run then trains it into <output>/quality/ first: explicit in the config,
+    never a silent default)."""
+
+    model: str | None = None
+    train: TrainQualityConfig | None = None
+    threshold: float | None = None        # drop documents with quality_score < threshold
+    top_fraction: float | None = None     # or keep the top fraction of each source
+    max_chars: int = DEFAULT_MAX_CHARS
+    batch_size: int = 64
+    sources: tuple[str, ...] = ()         # sources the classifier applies to (empty = all)
+
+    def __post_init__(self) -> None:
+        if self.model is not None and self.train is not None:
+            raise ValueError("quality: set model (a trained classifier) or train, not both")
+        if self.train is not None and self.train.max_chars != self.max_chars:
+            raise ValueError(f"quality.max_chars ({self.max_chars}) must equal quality.train.max_chars "
+                             f"({self.train.max_chars})")
+        self.stage(self.model or ("<trained in the run>" if self.train else None))  # validates the rest
+
+    def stage(self, model: str | None) -> QualityConfig:
+        return QualityConfig(model=model, threshold=self.threshold, top_fraction=self.top_fraction,
+                             max_chars=self.max_chars, batch_size=self.batch_size, sources=self.sources)
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     sources: tuple[SourceConfig, ...]
     phases: tuple[PhaseConfig, ...]
@@ -79,7 +110,10 @@ class PipelineConfig:
     normalize: NormalizeConfig = NormalizeConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     rules: RulesConfig = RulesConfig()
+    safety: SafetyConfig = SafetyConfig()
+    quality: QualitySection = QualitySection()
     near_dedup: NearDedupConfig = NearDedupConfig()
+    decontam: DecontamConfig = DecontamConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     mix: MixConfig = MixConfig()
 
@@ -94,6 +128,9 @@ class PipelineConfig:
         for source in self.rules.by_source:
             if source not in names:
                 raise ValueError(f"rules.by_source: unknown source {source!r}; known: {names}")
+        for source in self.quality.sources:
+            if source not in names:
+                raise ValueError(f"quality.sources: unknown source {source!r}; known: {names}")
         if len({p.name for p in self.phases}) != len(self.phases):
             raise ValueError("phases: duplicate phase names")
 
@@ -200,6 +237,23 @@ def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
     if isinstance(urls, dict) and isinstance(urls.get("blocklists"), list):
         urls["blocklists"] = [resolve_path(p, base) if isinstance(p, str) else p for p in urls["blocklists"]]
     _merge_language_rules(raw.get("rules"))
+    safety = raw.get("safety")
+    if isinstance(safety, dict) and isinstance(safety.get("word_blocklists"), dict):
+        safety["word_blocklists"] = {name: resolve_path(p, base) if isinstance(p, str) else p
+                                     for name, p in safety["word_blocklists"].items()}
+    decontam = raw.get("decontam")
+    if isinstance(decontam, dict) and isinstance(decontam.get("eval_sets"), dict):
+        decontam["eval_sets"] = {name: [resolve_path(p, base) if isinstance(p, str) else p for p in paths]
+                                 if isinstance(paths, list) else paths
+                                 for name, paths in decontam["eval_sets"].items()}
+    quality = raw.get("quality")
+    if isinstance(quality, dict):
+        if isinstance(quality.get("model"), str):
+            quality["model"] = resolve_path(quality["model"], base)
+        train = quality.get("train")
+        for key in ("labelled", "positive", "negative"):
+            if isinstance(train, dict) and isinstance(train.get(key), list):
+                train[key] = [resolve_path(p, base) if isinstance(p, str) else p for p in train[key]]
     tok = raw.get("tokenizer")
     if isinstance(tok, dict) and isinstance(tok.get("model"), str):
         tok["model"] = resolve_path(tok["model"], base)

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.config import PipelineConfig
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import WriteArrowShards
+from transforms.decontam import Decontaminate
 from transforms.document import KEEP, Document, Rejected
 from transforms.exact_dedup import DeduplicateExact
 from transforms.extract import ExtractText
@@ -28,8 +29,10 @@ from transforms.normalize import NormalizeText
 from transforms.pack import PackSequences
 from transforms.paragraph_dedup import DeduplicateParagraphs
 from transforms.parquet_out import WriteParquetParts, part_path
+from transforms.quality import QualityConfig, ScoreQuality
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
+from transforms.safety import FilterSafety
 from transforms.tokenize import TokenizeDocuments
 from transforms.urls import FilterUrls
 
@@ -104,7 +107,7 @@ class _DropExamples(beam.PTransform):
         )
 
 
-def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
+def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: QualityConfig | None = None) -> None:
     read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read)
     docs = read["docs"]                                       # Document
     dropped: list[beam.PCollection] = []                      # Document marked "<stage>:<reason>"
@@ -117,6 +120,10 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
     if cfg.exact_dedup.enabled:
         stages.append(("ExactDedup", DeduplicateExact(cfg.exact_dedup)))
     stages += [("IdentifyLanguage", IdentifyLanguage(cfg.langid)), ("FilterRules", FilterRules(cfg.rules))]
+    if cfg.safety.enabled:
+        stages.append(("FilterSafety", FilterSafety(cfg.safety)))
+    if quality is not None and quality.enabled:   # before near-dedup: its survivor rule reads quality_score
+        stages.append(("ScoreQuality", ScoreQuality(quality)))
     if cfg.near_dedup.enabled:
         stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup)))
     if cfg.exact_dedup.paragraphs:
@@ -124,6 +131,8 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str) -> None:
         # into unrelated fragments that near-dedup can no longer match.
         stages.append(("ParagraphDedup", DeduplicateParagraphs(cfg.exact_dedup.paragraph_unit,
                                                                cfg.exact_dedup.paragraph_min_chars)))
+    if cfg.decontam.enabled and cfg.decontam.eval_sets:   # last: it sees the text that is kept
+        stages.append(("Decontaminate", Decontaminate(cfg.decontam)))
     for label, transform in stages:
         out = docs | label >> transform
         docs = out["kept"]

@@ -49,8 +49,25 @@ def read_drop_examples(output: str) -> dict[str, list[dict[str, Any]]]:
         return json.loads(fh.read())
 
 
+def _cleaned_per_benchmark(pattern: str) -> Counter[str]:
+    """Kept documents that had spans of each benchmark removed (`decontam:<benchmark>` scores; decontam's
+    remove mode), one Parquet part at a time."""
+    cleaned: Counter[str] = Counter()
+    for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
+        with FileSystems.open(meta.path) as fh:
+            table = pq.read_table(fh, columns=["decision", "scores"])
+        for decision, scores in zip(table.column("decision").to_pylist(), table.column("scores").to_pylist(),
+                                    strict=True):
+            if decision != KEEP:
+                continue
+            for key, value in scores or []:
+                if key.startswith("decontam:") and value:
+                    cleaned[key.split(":", 1)[1]] += 1
+    return cleaned
+
+
 def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]], parts: int,
-                 examples: bool = False) -> dict[str, Any]:
+                 examples: bool = False, benchmarks: tuple[str, ...] = ()) -> dict[str, Any]:
     with FileSystems.open(f"{output}/counts/records_read.json") as fh:
         counts = json.loads(fh.read())
     curated = _aggregate_parts(f"{output}/curated/part-*-of-{parts:05d}.parquet", ["source", "decision"],
@@ -113,6 +130,11 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
     }
     if examples:
         report["drop_examples"] = read_drop_examples(output)
+    if benchmarks:  # decontamination: documents dropped for and cleaned of each evaluation set
+        cleaned = _cleaned_per_benchmark(f"{output}/curated/part-*-of-{parts:05d}.parquet")
+        report["decontamination"] = {
+            bench: {"dropped": sum(d.get(f"decontam:contaminated:{bench}", 0) for d in dropped.values()),
+                    "cleaned": cleaned[bench]} for bench in sorted(benchmarks)}
     return report
 
 

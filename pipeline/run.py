@@ -22,7 +22,11 @@ from pipeline.manifest import remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
 from pipeline.tokenizer_step import prepare_tokenizer
+from pipeline.train_quality import TrainQualityError, train_quality
+from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.near_dedup import s_curve
+from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
+from transforms.safety import load_blocklists
 
 log = logging.getLogger(__name__)
 VERSIONED = ("apache-beam", "fasttext-numpy2", "datasketch", "sentencepiece", "pyarrow", "numpy", "xxhash")
@@ -63,8 +67,45 @@ def check_inputs(cfg: PipelineConfig) -> None:
     for path in cfg.urls.blocklists:
         if not FileSystems.exists(path):
             raise ConfigError(f"urls.blocklists: file not found: {path}")
+    if cfg.safety.enabled and cfg.safety.word_blocklists:
+        try:
+            load_blocklists(cfg.safety.word_blocklists)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+    if cfg.decontam.enabled and cfg.decontam.eval_sets:
+        try:
+            load_eval_ngrams(cfg.decontam)  # small files: read once here so a bad one stops the run now
+        except EvalSetError as exc:
+            raise ConfigError(str(exc)) from None
     if cfg.tokenizer.model is not None and not FileSystems.exists(cfg.tokenizer.model):
         raise ConfigError(f"tokenizer.model not found: {cfg.tokenizer.model}")
+
+
+QUALITY_MODEL = "quality/quality.bin"
+
+
+def prepare_quality(cfg: PipelineConfig, output: str) -> tuple[QualityConfig, dict[str, Any] | None]:
+    """The quality stage's config with its model path, and the trained model's sidecar (when the run
+    trains it from `quality.train`). A missing or incompatible model is a ConfigError."""
+    section = cfg.quality
+    if section.train is not None:
+        if "://" in output:
+            raise ConfigError("quality.train writes the model locally: give a local --output or train with "
+                              "`curate train-quality` and set quality.model")
+        path = f"{output}/{QUALITY_MODEL}"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            train_quality(section.train, path)
+        except TrainQualityError as exc:
+            raise ConfigError(f"quality.train: {exc}") from None
+        with open(sidecar_path(path), encoding="utf-8") as fh:
+            return section.stage(path), json.load(fh)
+    if section.model is not None:
+        try:
+            check_model(section.model, section.max_chars)
+        except QualityModelError as exc:
+            raise ConfigError(str(exc)) from None
+    return section.stage(section.model), None
 
 
 def _git_sha() -> str | None:
@@ -89,7 +130,8 @@ def _versions() -> dict[str, str]:
 def run_manifest(cfg: PipelineConfig, report: dict[str, Any], tokenizer_sha: str) -> dict[str, Any]:
     stage_sections = {"read": (cfg.sources, cfg.read), "urls": cfg.urls, "extract": cfg.extract,
                       "normalize": cfg.normalize, "exact_dedup": cfg.exact_dedup,
-                      "langid": cfg.langid, "rules": cfg.rules, "near_dedup": cfg.near_dedup,
+                      "langid": cfg.langid, "rules": cfg.rules, "safety": cfg.safety, "quality": cfg.quality,
+                      "near_dedup": cfg.near_dedup, "decontam": cfg.decontam,
                       "tokenizer": cfg.tokenizer, "mix": (cfg.mix, cfg.phases)}
     return {
         "config": to_dict(cfg),
@@ -108,8 +150,12 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
+    quality, quality_model = prepare_quality(cfg, output)
+    seconds["quality_training"] = time.perf_counter() - start
+
+    start = time.perf_counter()
     with make_pipeline(beam_args) as p:
-        build_curation(p, cfg, output)
+        build_curation(p, cfg, output, quality)
     seconds["curation"] = time.perf_counter() - start
 
     curation_report = build_report(output, cfg.run.mode, {}, cfg.run.parts)
@@ -129,11 +175,16 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
     manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
     seconds["mixing"] = time.perf_counter() - start
 
-    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts, examples=cfg.run.examples_per_reason > 0)
+    benchmarks = tuple(cfg.decontam.eval_sets) if cfg.decontam.enabled else ()
+    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts, examples=cfg.run.examples_per_reason > 0,
+                          benchmarks=benchmarks)
     if cfg.near_dedup.enabled:
         nd = cfg.near_dedup
         report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,
                                 "threshold": nd.threshold, "candidate_probability": s_curve(nd.bands, nd.rows)}
+    if quality_model is not None:
+        report["quality_model"] = {k: quality_model[k] for k in ("holdout_metrics", "inputs", "model")
+                                   if k in quality_model}
     write_report(output, report)
     with FileSystems.create(f"{output}/run_manifest.json") as fh:
         fh.write((json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())

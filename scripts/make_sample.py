@@ -5,7 +5,10 @@
     python scripts/make_sample.py --out DIR    # write the generated files to DIR instead
 
 Writes web_en.jsonl.gz, web_zh.jsonl.gz, encyclopedia.jsonl.gz, books.jsonl.gz, code.jsonl.gz, planted.json
-(the ground truth) and the counts table between the markers in data/sample/README.md.
+(the ground truth) and the counts table between the markers in data/sample/README.md, plus
+quality_train.jsonl.gz: labelled examples for the sample's quality classifier (`label` hq: web pages
+composed like the originals; lq: spam and boilerplate pages), drawn with their own seeds, so they are
+new documents, not records of the corpus.
 
 Documents are composed from pools of original sentences, templates and code snippets (see the headers of
 the pool files). Every original is checked to be a "good" document, and originals of one source are kept
@@ -1642,6 +1645,29 @@ def build() -> tuple[dict[str, list[Doc]], dict[str, list[str]]]:
     return docs_by_source, lines_by_source
 
 
+QUALITY_TRAIN = {"hq": {"web_en": 60, "web_zh": 50}, "lq": {"web_en": 60, "web_zh": 50}}
+
+
+def build_quality_train() -> list[str]:
+    """JSONL lines {"text", "label"} for the sample's quality classifier (see the module docstring)."""
+    pools = {name: read_pool(f"{name}.txt") for name in ("en_web", "zh_web", "junk_en", "junk_zh", "other_lang",
+                                                           "en_encyclopedia", "zh_encyclopedia")}
+
+    def rng_for(part: str) -> random.Random:
+        return random.Random(f"{SEED}/quality/{part}")
+
+    rows = []
+    for source, n in QUALITY_TRAIN["hq"].items():
+        pool = pools["en_web" if source == "web_en" else "zh_web"]
+        rows += [(d.text, "hq") for d in make_web(rng_for(source), source, pool, n, (6, 10))]
+    for source, n in QUALITY_TRAIN["lq"].items():
+        rng = rng_for(f"junk/{source}")
+        rows += [(d.text, "lq") for d in make_spam(rng, source, n // 2, pools)]
+        rows += [(d.text, "lq") for d in make_boilerplate(rng, source, n - n // 2, pools)]
+    random.Random(f"{SEED}/quality/order").shuffle(rows)
+    return [json.dumps({"text": text, "label": label}, ensure_ascii=False) for text, label in rows]
+
+
 def planted_record(docs_by_source: dict[str, list[Doc]], lines_by_source: dict[str, list[str]]) -> dict:
     planted: dict = {
         "originals": [],
@@ -1762,6 +1788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for source in SOURCES:
         data = "\n".join(lines_by_source[source]) + "\n"
         outputs[f"{source}.jsonl.gz"] = gzip_bytes(data.encode("utf-8"))
+    outputs["quality_train.jsonl.gz"] = gzip_bytes(("\n".join(build_quality_train()) + "\n").encode("utf-8"))
     planted_json = json.dumps(planted, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
     outputs["planted.json"] = planted_json.encode("utf-8")
     rows = summary_rows(planted)

@@ -31,7 +31,7 @@ def _qualified(raw_id: str) -> str:
 
 def _files(out: Path) -> dict[str, bytes]:
     keep = ("phases/", "curated/", "rejected/", "tokenizer/", "counts/", "report/report.json",
-            "report/near_dedup_audit.json", "report/drop_examples.json")
+            "report/near_dedup_audit.json", "report/drop_examples.json", "quality/")
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and str(p.relative_to(out)).startswith(keep)}
 
@@ -102,6 +102,27 @@ def test_report_shows_examples_of_every_drop_reason(runs):
             assert f"{row['stage']}:{row['reason']}" == reason and e["location"] == row["location"]
             assert len(e["text"]) <= 300 and (row["text"] or "").startswith(e["text"])
     assert "What each drop reason removes" in (runs["a"] / "report" / "report.html").read_text(encoding="utf-8")
+
+
+def test_decontamination_cuts_the_quoted_spans_and_reports_each_benchmark(runs):
+    report = json.loads((runs["a"] / "report" / "report.json").read_text(encoding="utf-8"))
+    assert report["decontamination"] == {"trivia_en": {"cleaned": 1, "dropped": 0},
+                                         "trivia_zh": {"cleaned": 1, "dropped": 0}}
+    curated = curated_table(runs["a"])
+    en, zh = curated["encyclopedia/encyclopedia-00048"], curated["encyclopedia/encyclopedia-00083"]
+    # the quoted 15 words (5 13-grams) are cut and the rest of the line starts a new one
+    assert "north bank of the River Orrin.\nevery Thursday. Dunmarrow is governed" in en["text"]
+    assert "granted to Dunmarrow in 1315" not in en["text"] and dict(en["scores"])["decontam:trivia_en"] == 5.0
+    assert "位于岚城西南方向约25公里处，\n清代中叶，是当地保存最完整的古建筑之一。" in zh["text"]
+    assert "古戏台" not in zh["text"] and dict(zh["scores"])["decontam:trivia_zh"] == 5.0
+
+
+def test_quality_classifier_is_trained_by_the_run_and_scores_web_pages_only(runs):
+    report = json.loads((runs["a"] / "report" / "report.json").read_text(encoding="utf-8"))
+    assert report["quality_model"]["holdout_metrics"]["precision"] >= 0.9
+    assert (runs["a"] / "quality" / "quality.bin").is_file()
+    for row in curated_table(runs["a"]).values():
+        assert (row["quality_score"] is not None) == (row["source"] in ("web_en", "web_zh")), row["id"]
 
 
 def test_broken_records_are_dead_letters_with_file_and_line(runs):

@@ -2,8 +2,9 @@
 
 Input/output: `Document`; tagged `REJECTED`: `urls:blocked_domain:<list>` (the URL's host or a parent
 domain is on the blocklist file named <list>, its file name without extensions; the first list in config
-order that matches; `rejected.detail` names the matched domain, so the report counts drops per list) and `urls:duplicate_url` (another document has the same normalized URL; the smallest
-id survives, as in exact dedup, folded while streaming over the group). Documents without a URL pass.
+order that matches; `rejected.detail` names the matched domain, so the report counts drops per list)
+and `urls:duplicate_url` (another document has the same normalized URL; the smallest id survives, as in
+exact dedup, folded while streaming over the group). Documents without a URL pass.
 Blocklists are text files named in the config (one domain per line, `#` comments), read once per
 worker in `setup()`. URL normalization for dedup: scheme and host lowercased, default port, fragment
 and a trailing slash dropped; the query is kept (it often selects the content).
