@@ -39,3 +39,27 @@ def test_multi_threading_is_refused(tmp_path):
                      "--direct_running_mode=multi_threading")
     assert result.returncode == 2
     assert "multi_threading is not supported" in result.stderr
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("rules: {default: [nope_v1]}", "curate: error: rules.default: unknown rule set 'nope_v1'"),
+    ("rules: {by_source: {web: [gopher_v9]}}", "curate: error: rules.web: unknown rule set 'gopher_v9'"),
+    ("rules: {by_language: {zh: {fineweb_v1: {max_short_lines: 1}}}}",
+     "curate: error: unknown config key rules.by_language.zh.fineweb_v1.max_short_lines"),
+    ("safety: {word_blocklists: {adult: missing-words.txt}}",
+     "curate: error: safety.word_blocklists.adult: file not found"),
+    ("urls: {blocklists: [missing-domains.txt]}", "curate: error: urls.blocklists: file not found"),
+    ("decontam: {eval_sets: {mmlu: [missing-mmlu.jsonl]}}", "curate: error: decontam.eval_sets.mmlu"),
+    ("quality: {model: missing-model.bin}", "curate: error: quality.model: model file not found"),
+    ("quality: {threshold: 0.5}", "curate: error: quality.model is required"),
+    ("quality: {train: {labelled: [missing-labels.jsonl]}}", "curate: error: quality.train: "),
+])
+def test_stage_config_errors_are_one_line_naming_the_key_or_file(tmp_path, section, message):
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: [{name: web, paths: [" + str(tmp_path) + "/*.yaml]}]\n"
+                    "phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 1}}]\n" + section + "\n")
+    result = _curate("run", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("curate:")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr

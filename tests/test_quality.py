@@ -336,3 +336,14 @@ def test_no_filter_scores_everything_and_off_passes_through(trained):
     with fn_api_test_pipeline() as p:
         out = p | beam.Create(docs[:3]) | ScoreQuality(QualityConfig())
         assert_that(out["kept"], equal_to(docs[:3]))
+
+
+def test_sources_limit_the_classifier_and_others_pass_unscored(trained):
+    docs = _docs()
+    cfg = QualityConfig(model=trained["model"], threshold=1.0, sources=("b",))   # every scored doc is < 1.0
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | ScoreQuality(cfg)
+        assert_that(out["kept"] | beam.Map(lambda d: (d.id, d.quality_score)),
+                    equal_to([(d.id, None) for d in docs if d.source == "a"]), label="kept")
+        assert_that(out[ScoreQuality.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
+                    equal_to([(d.id, "quality:low_quality") for d in docs if d.source == "b"]), label="rejected")
