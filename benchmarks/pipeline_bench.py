@@ -49,6 +49,7 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
 
     from pipeline.models import default_lid_model
     from tokenizer.wrapper import Tokenizer
+    from transforms.decontam import DecontamConfig, decontaminate, load_eval_ngrams
     from transforms.document import Document
     from transforms.hashing import content_hash
     from transforms.langid import LangIdConfig, identify_batch
@@ -56,6 +57,7 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
     from transforms.normalize import normalize_text
     from transforms.read import SourceConfig, parse_record
     from transforms.rules import RulesConfig, apply_rules
+    from transforms.safety import SafetyConfig, check_safety
 
     records = load_corpus(corpus)
     lines = [json.dumps(r, ensure_ascii=False, sort_keys=True).encode() for _, r in records]
@@ -65,6 +67,10 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
     model = fasttext.load_model(default_lid_model())
     rules = RulesConfig()
     lid_cfg = LangIdConfig(model=default_lid_model(), keep=None)
+    safety = SafetyConfig()
+    eval_index = load_eval_ngrams(DecontamConfig(eval_sets={
+        "humaneval": tuple(sorted(str(p) for p in (C.SHARED_DATA / "code-humaneval-x").glob("humaneval_*.jsonl.gz")))},
+        fields=("prompt",)))
     sig = _SignatureFn(NearDedupConfig())
     sig.setup()
     docs = [Document(id=f"s/{i}", source="s", text=t) for i, t in enumerate(texts)]
@@ -77,7 +83,9 @@ def stage_benchmarks(corpus: Path, work: Path) -> list[dict]:
          lambda i: identify_batch(model, texts[i:i + 64], lid_cfg), range(0, len(texts), 64)),
         ("rules (gopher quality+repetition, fineweb)",
          lambda t: apply_rules(t, "en", rules.default, rules), texts),
+        ("safety (PII redaction, no word lists)", lambda t: check_safety(t, {}, safety), texts),
         ("near_dedup (shingles + MinHash 128)", lambda d: list(sig.process(d)), docs),
+        ("decontam (13-grams vs HumanEval-X prompts)", lambda t: decontaminate(t, eval_index, "drop"), texts),
         ("tokenize (SentencePiece BPE 8k)", tok.encode_document, texts),
     ]
     results = []

@@ -154,7 +154,20 @@ def render_html(report: dict[str, Any]) -> str:
             f"<h1>Curation report ({html.escape(report['mode'])} mode)</h1><h2>Sources</h2>"
             + table(["source", "read", "kept", "dead letters", "dropped by stage:reason", "reconciled"], src_rows)
             + "<h2>Phases</h2>" + table(["phase", "tokens", "rows", "target", "realized"], phase_rows)
+            + _extras_html(report, table)
             + _examples_html(report.get("drop_examples") or {}, table))
+
+
+def _extras_html(report: dict[str, Any], table: Any) -> str:
+    out = ""
+    if report.get("decontamination"):
+        rows = [[b, v["dropped"], v["cleaned"]] for b, v in report["decontamination"].items()]
+        out += "<h2>Decontamination</h2>" + table(["benchmark", "documents dropped", "documents cleaned"], rows)
+    if report.get("quality_model"):
+        m = report["quality_model"].get("holdout_metrics", {})
+        out += "<h2>Quality classifier (trained by this run)</h2>" + table(
+            ["held-out precision", "recall", "F1"], [[m.get("precision"), m.get("recall"), m.get("f1")]])
+    return out
 
 
 def _examples_html(examples: dict[str, list[dict[str, Any]]], table: Any) -> str:
