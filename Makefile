@@ -4,9 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CURATE := $(VENV)/bin/curate
 STAMP  := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.installed-train
+# The tests of pipeline/dataset.py load shards through torch and Hugging Face datasets. torch 2.13.0 is
+# pinned here only: its CPU build is what this machine class provides (a newer release means a CUDA build).
+TORCH  ?= torch==2.13.0
 OUT    ?= out/sample
 
-.PHONY: setup demo test test-fast bench lint sample clean
+.PHONY: setup setup-test demo test test-fast bench lint sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -17,13 +21,19 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	@$(CURATE) fetch-models
 
+$(TRAIN_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,train]' '$(TORCH)'
+	@touch $(TRAIN_STAMP)
+
+setup-test: setup $(TRAIN_STAMP)
+
 demo: setup
 	$(CURATE) run --config configs/sample.yaml --output $(OUT)
 
-test: setup
+test: setup-test
 	$(PY) -m pytest -q -rs
 
-test-fast: setup
+test-fast: setup-test
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup

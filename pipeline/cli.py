@@ -36,7 +36,35 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind in (("--epoch", int), ("--lr", float), ("--word-ngrams", int), ("--dim", int),
                        ("--min-count", int), ("--bucket", int), ("--seed", int), ("--max-chars", int)):
         tq.add_argument(flag, type=kind, help="default: see TrainQualityConfig")
+    ins = sub.add_parser("inspect", help="summarize finished phases and decode a row (pipeline/inspect_cmd.py)")
+    ins.add_argument("path", help="a phase directory (phases/<phase>) or a run output")
+    ins.add_argument("--shard", type=int, default=0)
+    ins.add_argument("--row", type=int, default=0)
+    meg = sub.add_parser("export-megatron", help="write a phase as a Megatron-LM indexed dataset (.bin/.idx)")
+    meg.add_argument("phase", help="a phase directory (phases/<phase>) with manifest.json")
+    meg.add_argument("--output", required=True, metavar="PREFIX", help="writes PREFIX.bin and PREFIX.idx")
+    meg.add_argument("--split", choices=("train", "validation"), default="train")
     return parser
+
+
+def _phase_tools(args: argparse.Namespace) -> int:
+    """`inspect` and `export-megatron`."""
+    from pipeline.inspect_cmd import InspectError, inspect
+    from pipeline.megatron import export_megatron
+
+    try:
+        if args.command == "inspect":
+            print("\n".join(inspect(args.path, args.row, args.shard)))
+            return 0
+        from pipeline.dataset import open_phase
+
+        vocab = open_phase(args.phase).manifest["tokenizer"]["vocab_size"]
+        stats = export_megatron(args.phase, args.output, vocab, args.split)
+    except (InspectError, FileNotFoundError) as exc:
+        print(f"curate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}.bin and {args.output}.idx: {stats['documents']} documents, {stats['tokens']} tokens")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     if not verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
+    if args.command in ("inspect", "export-megatron"):
+        return _phase_tools(args)
     if args.command == "fetch-models":
         from pipeline.models import fetch_lid_model
 

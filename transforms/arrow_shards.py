@@ -3,13 +3,16 @@
 Input: ((phase, split, bucket), PackedRows). Output: the written paths. Files:
 `phases/<phase>/shard-BBBBB-of-NNNNN.arrow` and `phases/<phase>/validation/shard-00000-of-00001.arrow`.
 Schema (DESIGN.md, Shards): input_ids fixed_size_list<uint32>[seq_len], cu_seqlens list<int32>,
-doc_ids list<string>, sources list<string>, doc_offsets list<int32>. `manifest.json` is written after
-all shards by the launcher (pipeline/manifest.py), so its presence means the phase is complete.
+doc_ids list<string>, sources list<string>, doc_offsets list<int32>. Each shard is written under a
+temporary name and renamed when complete, so a shard file under its final name is always whole;
+`manifest.json` is written after all shards by the launcher (pipeline/manifest.py), so its presence means
+the phase is complete.
 Metrics namespace `shards`: `files`, `rows`.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -67,8 +70,12 @@ class _WriteShardFn(beam.DoFn):
         (phase, split, bucket), packed = element
         buckets = 1 if split == VALIDATION else self._buckets[phase]
         path = FileSystems.join(self._output, shard_relpath(phase, split, bucket, buckets))
-        with FileSystems.create(path) as fh:
+        temp = f"{path}.tmp-{uuid.uuid4().hex}"   # a retried or duplicated bundle never sees a half file
+        with FileSystems.create(temp) as fh:
             fh.write(shard_bytes(packed))
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([temp], [path])
         self._counters.inc("files")
         self._counters.inc("rows", packed.rows)
         yield path
