@@ -41,6 +41,7 @@ bench: setup
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/run_all.py --suite dedup
 	$(PY) benchmarks/run_all.py --suite quality
+	$(PY) benchmarks/run_all.py --suite tokenize
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

@@ -27,6 +27,7 @@ SUITES = {  # suite -> (BENCHMARKS.md section title, benchmarks); each suite has
              ["lid_accuracy", "script_accuracy", "extraction_quality", "langid_throughput"]),
     "dedup": ("Deduplication quality and scale (issue 4)", ["dedup_quality", "dedup_scale"]),
     "quality": ("Quality, safety and decontamination (issue 5)", ["quality_eval"]),
+    "tokenize": ("Tokenizer and tokenization (issue 6)", ["tokenize_throughput"]),
 }
 BENCHES = [name for _, names in SUITES.values() for name in names]
 HERE = Path(__file__).resolve().parent

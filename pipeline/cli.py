@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind in (("--epoch", int), ("--lr", float), ("--word-ngrams", int), ("--dim", int),
                        ("--min-count", int), ("--bucket", int), ("--seed", int), ("--max-chars", int)):
         tq.add_argument(flag, type=kind, help="default: see TrainQualityConfig")
+    tt = sub.add_parser("train-tokenizer", help="train the SentencePiece tokenizer on a finished run's curated/ "
+                        "(pipeline/tokenizer_step.py)")
+    tt.add_argument("--config", required=True, help="YAML config: its tokenizer.train section is used")
+    tt.add_argument("--curated", required=True, metavar="DIR_OR_GLOB",
+                    help="a run's output or curated/ directory, or a glob of curated Parquet parts")
+    tt.add_argument("--output", required=True, metavar="DIR",
+                    help="writes DIR/tokenizer.model and DIR/tokenizer.json (pin with tokenizer.model)")
     ins = sub.add_parser("inspect", help="summarize finished phases and decode a row (pipeline/inspect_cmd.py)")
     ins.add_argument("path", help="a phase directory (phases/<phase>) or a run output")
     ins.add_argument("--shard", type=int, default=0)
@@ -94,6 +101,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"curate: error: could not fetch the language-ID model: {exc}", file=sys.stderr)
             return 1
         print(f"language-ID model: {path}")
+        return 0
+
+    if args.command == "train-tokenizer":
+        from pipeline.config import ConfigError
+        from pipeline.tokenizer_step import summary_lines, train_tokenizer_command
+
+        logging.getLogger("tokenizer").setLevel(logging.ERROR)  # warnings are printed with the summary
+        try:
+            result = train_tokenizer_command(args.config, args.curated, args.output)
+        except ConfigError as exc:
+            print(f"curate: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"curate: error: train-tokenizer: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(summary_lines(result)))
         return 0
 
     if args.command == "train-quality":

@@ -28,7 +28,7 @@ from transforms.decontam import DecontamConfig
 from transforms.exact_dedup import ExactDedupConfig
 from transforms.extract import ExtractConfig
 from transforms.langid import LangIdConfig
-from transforms.mix import MixConfig, PhaseConfig
+from transforms.mix import MixConfig, PhaseConfig, check_phases
 from transforms.near_dedup import NearDedupConfig
 from transforms.normalize import NormalizeConfig
 from transforms.quality import DEFAULT_MAX_CHARS, QualityConfig
@@ -133,6 +133,7 @@ class PipelineConfig:
                 raise ValueError(f"quality.sources: unknown source {source!r}; known: {names}")
         if len({p.name for p in self.phases}) != len(self.phases):
             raise ValueError("phases: duplicate phase names")
+        check_phases(self.phases, self.mix)  # phases.<name>.tiers against mix.quality_tiers
 
 
 # ---------------------------------------------------------------- generic typed loading
@@ -257,6 +258,9 @@ def config_from_dict(raw: dict, base: Path) -> PipelineConfig:
     tok = raw.get("tokenizer")
     if isinstance(tok, dict) and isinstance(tok.get("model"), str):
         tok["model"] = resolve_path(tok["model"], base)
+    mix = raw.get("mix")  # mix.previous: earlier run outputs, relative to the config file like every path
+    if isinstance(mix, dict) and isinstance(mix.get("previous"), list):
+        mix["previous"] = [resolve_path(p, base) if isinstance(p, str) else p for p in mix["previous"]]
     return build(PipelineConfig, raw, "")
 
 

@@ -23,7 +23,7 @@ from transforms.exact_dedup import DeduplicateExact
 from transforms.extract import ExtractText
 from transforms.hashing import hash64, unit_interval
 from transforms.langid import IdentifyLanguage
-from transforms.mix import MixPhases
+from transforms.mix import Ledger, MixPhases
 from transforms.near_dedup import DeduplicateNearDuplicates
 from transforms.normalize import NormalizeText
 from transforms.pack import PackSequences
@@ -36,7 +36,7 @@ from transforms.safety import FilterSafety
 from transforms.tokenize import TokenizeDocuments
 from transforms.urls import FilterUrls
 
-CURATED_COLUMNS = ["id", "source", "lang", "text", "decision"]
+CURATED_COLUMNS = ["id", "source", "lang", "text", "decision", "quality_score", "cluster_size"]  # + mixing inputs
 
 
 def write_json(obj: Any, path: str) -> str:
@@ -186,7 +186,8 @@ def curated_parts(output: str, parts: int) -> list[str]:
 
 
 def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: Tokenizer,
-                 parts: Iterable[str]) -> None:
+                 parts: Iterable[str], ledger: Ledger | None = None) -> None:
+    """`ledger`: what earlier runs' phases consumed (`mix.previous`, pipeline/manifest.py)."""
     rows = (
         p
         | "CuratedParts" >> beam.Create(sorted(parts))
@@ -194,7 +195,7 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
         | "SpreadRows" >> beam.Reshuffle()
     )
     tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
-    mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix)
+    mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix, ledger)
     _ = mixed["plan"] | "WritePlan" >> beam.Map(write_json, f"{output}/phases/plan.json")
     packed = mixed["assigned"] | "Pack" >> PackSequences(cfg.phases, cfg.mix.seed, tokenizer.pad_id)
     _ = packed | "WriteShards" >> WriteArrowShards(output, cfg.phases)

@@ -1,5 +1,14 @@
 """Phase manifests, written after every shard of the phase exists (presence = the phase is complete),
-and the shard reader used by tests, the report and users."""
+the ledger they carry across runs, and the shard reader used by tests, the report and users.
+
+A manifest's `consumed` is the ledger of its phase: per bucket, the ranges of units it used, each one
+substream (source, tier, token-length interval, pass, within the cluster cap) and an interval
+(after, through] of (position, id) in that substream's order (positions as 16 hex digits; `after` null =
+from the start, `through` "end" = to the end). `selection` holds what a reader needs to evaluate them:
+seed, position hash, tier cut-offs per source, the cluster-cap formula. A later run names earlier outputs
+in `mix.previous`; `load_ledger` reads every finished phase there (`phases/*/manifest.json`) and the
+mixing job skips the units they consumed (transforms/mix.py), whatever its own buckets and filters.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +21,21 @@ from typing import Any
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.config import MixConfig, section_hash
+from pipeline.config import ConfigError, MixConfig, section_hash
 from pipeline.tokenizer_step import MODEL_FILE
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import shard_relpath
-from transforms.mix import TRAIN, VALIDATION, PhaseConfig, check_shortfall
+from transforms.mix import (
+    CLUSTER_CAP,
+    END,
+    POSITION,
+    TRAIN,
+    VALIDATION,
+    Ledger,
+    LedgerRange,
+    PhaseConfig,
+    check_shortfall,
+)
 
 
 def read_shard(path: str) -> pa.Table:
@@ -56,6 +75,125 @@ def _sum_sources(shards: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def _hexkey(key: Any) -> list[str] | str | None:
+    if key is None:
+        return None
+    if tuple(key) == END:
+        return "end"
+    return [f"{int(key[0]):016x}", key[1]]
+
+
+def _unhexkey(value: Any) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    if value == "end":
+        return END
+    return int(value[0], 16), value[1]
+
+
+def consumed_ranges(plan: dict, bucket_entry: dict) -> list[dict[str, Any]]:
+    """The ledger of one (phase, bucket) of a plan, substreams merged: adjacent token-length classes with
+    the same interval become one n_tokens range, both sides of the cluster cap one entry (null), and every
+    tier one entry (tier null)."""
+    bounds = plan["length_bounds"]
+    members: dict[tuple, dict[int, set[int]]] = {}   # (source, tier, pass, after, through) -> {class: {within}}
+    for substream, after, through in bucket_entry["ranges"]:
+        source, tier, lclass, repeat, within = substream.split("|")
+        key = (source, int(tier), int(repeat), json.dumps(_hexkey(after)), json.dumps(_hexkey(through)))
+        members.setdefault(key, {}).setdefault(int(lclass), set()).add(int(within))
+    tiers: dict[str, set[int]] = {}   # the same range on every tier is one entry with tier null
+    for (source, tier, repeat, after, through), classes in members.items():
+        by_within: dict[frozenset[int], list[int]] = {}
+        for lclass, withins in classes.items():
+            by_within.setdefault(frozenset(withins), []).append(lclass)
+        for withins, group in by_within.items():
+            within = None if repeat == 0 or len(withins) == 2 else bool(next(iter(withins)))
+            for lo, hi in _runs(sorted(group)):
+                entry = {"source": source, "pass": repeat,
+                         "n_tokens": [bounds[lo - 1] if lo else 0, bounds[hi] if hi < len(bounds) else None],
+                         "within_cluster_cap": within, "after": json.loads(after), "through": json.loads(through)}
+                tiers.setdefault(json.dumps(entry, sort_keys=True), set()).add(tier)
+    out = []
+    for entry, found in tiers.items():
+        if len(found) == plan["quality_tiers"]:
+            out.append({**json.loads(entry), "tier": None})
+        else:
+            out += [{**json.loads(entry), "tier": t} for t in sorted(found)]
+    return sorted(out, key=lambda e: json.dumps(e, sort_keys=True))
+
+
+def _runs(classes: list[int]) -> list[tuple[int, int]]:
+    """[(first, last)] of consecutive integers."""
+    runs: list[tuple[int, int]] = []
+    for c in classes:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    return runs
+
+
+def selection_block(plan: dict) -> dict[str, Any]:
+    return {"seed": plan["seed"], "bins": plan["bins"], "position": POSITION, "order": "(position, doc_id)",
+            "quality_tiers": plan["quality_tiers"], "quality_bins": plan["quality_bins"],
+            "tier_cutoffs": plan["tier_cutoffs"],
+            "tier_rule": "score bin = min(floor(score x quality_bins), quality_bins - 1); tier = #{k: bin < "
+                         "cutoff_k}; no score, or a source without cut-offs (no scored document): the last tier",
+            "length_bounds": plan["length_bounds"], "cluster_cap": CLUSTER_CAP}
+
+
+def ledger_ranges(manifest: dict[str, Any]) -> list[LedgerRange]:
+    """The consumed ranges of a phase manifest, ready to evaluate (`Ledger`)."""
+    sel = manifest["selection"]
+    qbins, tiers = sel["quality_bins"], sel["quality_tiers"]
+    ranges = []
+    for entries in manifest["consumed"].values():
+        for e in entries:
+            cutoffs = tuple(sel["tier_cutoffs"].get(e["source"], [qbins] * (tiers - 1)))
+            ranges.append(LedgerRange(seed=sel["seed"], source=e["source"], tier=e["tier"], tier_cutoffs=cutoffs,
+                                      quality_bins=qbins, n_lo=e["n_tokens"][0], n_hi=e["n_tokens"][1],
+                                      repeat=e["pass"], within=e["within_cluster_cap"],
+                                      after=_unhexkey(e["after"]), through=_unhexkey(e["through"])))
+    return ranges
+
+
+def load_ledger(previous: tuple[str, ...] | list[str], phases: tuple[PhaseConfig, ...],
+                tokenizer_sha256: str | None) -> Ledger:
+    """The ledger of every finished phase in the earlier outputs `previous` (`mix.previous`). ConfigError
+    (one line) for a path without finished phases, a manifest without a ledger, a phase name this run
+    also uses, or another tokenizer (budgets and length filters count tokens). `tokenizer_sha256` None
+    skips the tokenizer check (the early check, before the tokenizer exists)."""
+    names = {p.name for p in phases}
+    ranges: list[LedgerRange] = []
+    sources: list[dict[str, str]] = []
+    seen: dict[str, str] = {}
+    for out in previous:
+        found = FileSystems.match([f"{out}/phases/*/manifest.json"])[0].metadata_list
+        if not found:
+            raise ConfigError(f"mix.previous: no finished phase (phases/<phase>/manifest.json) under {out}")
+        for path in sorted(m.path for m in found):
+            with FileSystems.open(path) as fh:
+                data = fh.read()
+            manifest = json.loads(data)
+            name = manifest.get("phase")
+            if name in names:
+                raise ConfigError(f"mix.previous: phase {name} of {out} is also a phase of this run (rename one)")
+            if name in seen:
+                if seen[name] == hashlib.sha256(data).hexdigest():
+                    continue  # the same run listed twice
+                raise ConfigError(f"mix.previous: two earlier phases are named {name} ({out} and another output)")
+            if "selection" not in manifest or not isinstance(manifest.get("consumed"), dict):
+                raise ConfigError(f"mix.previous: {path} has no ledger in this version's format; rerun that phase")
+            sha = manifest["tokenizer"]["sha256"]
+            if tokenizer_sha256 is not None and sha != tokenizer_sha256:
+                raise ConfigError(f"mix.previous: phase {name} of {out} used tokenizer {sha[:12]}, this run "
+                                  f"{tokenizer_sha256[:12]}; runs that share a ledger need the same tokenizer.model")
+            seen[name] = hashlib.sha256(data).hexdigest()
+            ranges += ledger_ranges(manifest)
+            sources.append({"output": out, "phase": name, "manifest_sha256": seen[name]})
+    return Ledger(ranges, sources)
+
+
 def build_phase_manifest(output: str, phase: PhaseConfig, mix: MixConfig, plan: dict,
                          tokenizer: Tokenizer) -> dict[str, Any]:
     train = [_describe_shard(output, shard_relpath(phase.name, TRAIN, b, phase.pack_buckets))
@@ -64,10 +202,10 @@ def build_phase_manifest(output: str, phase: PhaseConfig, mix: MixConfig, plan: 
                   if phase.validation_fraction > 0 else [])
     realized = Counter(_sum_sources(train))
     realized.update(_sum_sources(validation))
-    phase_plan = plan.get(phase.name, {})
-    for source, entry in phase_plan.items():  # internal consistency: shards hold exactly what the plan chose
-        if realized.get(source, 0) != entry["realized"]:
-            raise RuntimeError(f"phase {phase.name}: shards hold {realized.get(source, 0)} tokens of {source}, "
+    phase_plan = plan["phases"].get(phase.name, {})
+    for bucket, entry in phase_plan.items():  # internal consistency: shards hold exactly what the plan chose
+        if realized.get(bucket, 0) != entry["realized"]:
+            raise RuntimeError(f"phase {phase.name}: shards hold {realized.get(bucket, 0)} tokens of {bucket}, "
                                f"the plan chose {entry['realized']}")
     return {
         "phase": phase.name,
@@ -80,13 +218,23 @@ def build_phase_manifest(output: str, phase: PhaseConfig, mix: MixConfig, plan: 
                        "tokens_by_source": _sum_sources(validation)},
         "tokens": sum(s["tokens"] for s in train),
         "tokens_by_source": {"target": phase.targets(), "realized": dict(sorted(realized.items()))},
-        "epochs_by_source": {s: 1 for s, e in sorted(phase_plan.items()) if e["realized"] > 0},
-        "shortfall": {s: e["target"] - e["realized"] for s, e in sorted(phase_plan.items())
+        "epochs_by_source": {b: max(r for r, t in enumerate(e["repeats"]) if t > 0) + 1   # passes reached
+                             for b, e in sorted(phase_plan.items()) if e["realized"] > 0},
+        "repeats_by_source": {b: e["repeats"] for b, e in sorted(phase_plan.items())},
+        "shortfall": {b: e["target"] - e["realized"] for b, e in sorted(phase_plan.items())
                       if e["realized"] < e["target"]},
-        "consumed": {s: {"bins": [e["start"], e["end"]], "of_bins": mix.bins,
-                         "hash": "xxh3_64(seed, 'mix', doc_id) % bins", "seed": mix.seed}
-                     for s, e in sorted(phase_plan.items())},
-        "config_hash": section_hash({"phase": phase, "mix": mix, "tokenizer": tokenizer.sha256}),
+        "buckets": {b: {"available": e["available"], "available_epochs": e["available_epochs"],
+                        "max_epochs": e["max_epochs"], "reusable": e["reusable"],
+                        "cluster_weighted": e["cluster_weighted"],
+                        "cut": None if e["cut"] is None else {"pass": e["cut"][0], "at": _hexkey(e["cut"][1:3]),
+                                                              "tokens_kept": e["cut"][3]}}
+                    for b, e in sorted(phase_plan.items())},
+        "filter": {"min_tokens": phase.min_tokens, "max_tokens": phase.max_tokens},
+        "selection": selection_block(plan),
+        "consumed": {b: consumed_ranges(plan, e) for b, e in sorted(phase_plan.items())},
+        "previous": plan["previous"],
+        "config_hash": section_hash({"phase": phase, "mix": mix, "tokenizer": tokenizer.sha256,
+                                     "previous": plan["previous"]}),
     }
 
 

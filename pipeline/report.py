@@ -163,6 +163,13 @@ def _extras_html(report: dict[str, Any], table: Any) -> str:
     if report.get("decontamination"):
         rows = [[b, v["dropped"], v["cleaned"]] for b, v in report["decontamination"].items()]
         out += "<h2>Decontamination</h2>" + table(["benchmark", "documents dropped", "documents cleaned"], rows)
+    fertility = (report.get("tokenizer") or {}).get("fertility") or {}
+    if fertility.get("by_lang") or fertility.get("by_source"):
+        rows = [[f"{kind} {name}", v.get("docs"), v.get("tokens_per_char"), v.get("tokens_per_word")]
+                for kind, key in (("lang", "by_lang"), ("source", "by_source"))
+                for name, v in sorted((fertility.get(key) or {}).items())]
+        out += "<h2>Tokenizer fertility (held-out curated text)</h2>" + table(
+            ["", "documents", "tokens per character", "tokens per word"], rows)
     if report.get("quality_model"):
         m = report["quality_model"].get("holdout_metrics", {})
         out += "<h2>Quality classifier (trained by this run)</h2>" + table(

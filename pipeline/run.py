@@ -18,10 +18,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.config import ConfigError, PipelineConfig, section_hash, to_dict
 from pipeline.graph import build_curation, build_mixing, curated_parts
-from pipeline.manifest import remove_phase_manifests, write_phase_manifests
+from pipeline.manifest import load_ledger, remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
-from pipeline.tokenizer_step import prepare_tokenizer
+from pipeline.tokenizer_step import build_tokenizer
 from pipeline.train_quality import TrainQualityError, train_quality
 from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.near_dedup import s_curve
@@ -79,6 +79,7 @@ def check_inputs(cfg: PipelineConfig) -> None:
             raise ConfigError(str(exc)) from None
     if cfg.tokenizer.model is not None and not FileSystems.exists(cfg.tokenizer.model):
         raise ConfigError(f"tokenizer.model not found: {cfg.tokenizer.model}")
+    load_ledger(cfg.mix.previous, (), None)  # mix.previous readable now; names and tokenizer are checked later
 
 
 QUALITY_MODEL = "quality/quality.bin"
@@ -165,13 +166,15 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
 
     start = time.perf_counter()
     parts = curated_parts(output, cfg.run.parts)
-    tokenizer = prepare_tokenizer(cfg.tokenizer, output, parts)
+    tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources])
+    tokenizer = tokenizer_step.tokenizer
     seconds["tokenizer"] = time.perf_counter() - start
 
     start = time.perf_counter()
     remove_phase_manifests(output, cfg.phases)  # a manifest's presence must keep meaning "complete"
+    ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs' phases consumed
     with make_pipeline(beam_args) as p:
-        build_mixing(p, cfg, output, tokenizer, parts)
+        build_mixing(p, cfg, output, tokenizer, parts, ledger)
     manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
     seconds["mixing"] = time.perf_counter() - start
 
@@ -182,6 +185,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
         nd = cfg.near_dedup
         report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,
                                 "threshold": nd.threshold, "candidate_probability": s_curve(nd.bands, nd.rows)}
+    report["tokenizer"] = tokenizer_step.report()  # origin, sample per language/source, held-out fertility
     if quality_model is not None:
         report["quality_model"] = {k: quality_model[k] for k in ("holdout_metrics", "inputs", "model")
                                    if k in quality_model}

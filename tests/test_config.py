@@ -53,3 +53,16 @@ def test_integer_keys_survive_and_yaml_boolean_keys_are_refused():
     assert cfg.rules.gopher_repetition_v1.max_top_ngram_char_frac == {2: 0.3}
     with pytest.raises(ConfigError, match="key False must be str"):
         _cfg(langid={"min_score": {"default": 0.5, False: 0.9}})  # what YAML 1.1 makes of `no:`
+
+
+def test_the_internlm_config_loads_with_the_published_shares_and_three_phases():
+    from pipeline.config import load_config
+    from tests.conftest import ROOT
+
+    cfg = load_config(ROOT / "configs" / "internlm-1.6t.yaml")
+    assert [p.name for p in cfg.phases] == ["pretrain_4k", "long_32k", "enhance"]
+    assert sum(p.tokens for p in cfg.phases) == 1_600_000_000_000
+    assert cfg.phases[0].tokens / 1.6e12 == 0.9 and [p.seq_len for p in cfg.phases] == [4096, 32768, 4096]
+    shares = cfg.phases[0].weights
+    assert {k: round(v / sum(shares.values()), 3) for k, v in shares.items()} == {
+        "web": 0.751, "code": 0.076, "encyclopedia": 0.049, "others": 0.046, "books": 0.045, "papers": 0.033}

@@ -125,6 +125,16 @@ def test_quality_classifier_is_trained_by_the_run_and_scores_web_pages_only(runs
         assert (row["quality_score"] is not None) == (row["source"] in ("web_en", "web_zh")), row["id"]
 
 
+def test_report_has_tokenizer_fertility_per_language_on_held_out_text(runs):
+    report = json.loads((runs["a"] / "report" / "report.json").read_text(encoding="utf-8"))
+    fertility = report["tokenizer"]["fertility"]
+    assert {"en", "zh"} <= set(fertility["by_lang"])
+    for lang in ("en", "zh"):
+        entry = fertility["by_lang"][lang]
+        assert entry["docs"] > 0 and 0 < entry["tokens_per_char"] < 2 and entry["tokens"] > 0
+    assert fertility["by_lang"]["zh"]["tokens_per_char"] > fertility["by_lang"]["en"]["tokens_per_char"]
+
+
 def test_broken_records_are_dead_letters_with_file_and_line(runs):
     rejected = rejected_rows(runs["a"])
     dead = {(r["location"]) for r in rejected if r["stage"] == "read"}

@@ -1,6 +1,7 @@
-"""SentencePiece training (`train_sentencepiece`) and the wrapper the pipeline encodes with (`Tokenizer`)."""
+"""SentencePiece training (`train_sentencepiece`, sampling in `draw`) and the wrapper the pipeline encodes
+with (`Tokenizer`)."""
 
-from tokenizer.train import TokenizerTrainConfig, train_sentencepiece
+from tokenizer.train import CuratedDoc, TokenizerTrainConfig, TokenizerTrainError, draw, train_sentencepiece
 from tokenizer.wrapper import Tokenizer
 
-__all__ = ["Tokenizer", "TokenizerTrainConfig", "train_sentencepiece"]
+__all__ = ["CuratedDoc", "Tokenizer", "TokenizerTrainConfig", "TokenizerTrainError", "draw", "train_sentencepiece"]

@@ -2,28 +2,74 @@
 
 Lossless (DESIGN.md, Tokenizer): identity normalization, no whitespace removal, no dummy prefix,
 whitespace-only pieces allowed, "\\n" and "\\t" as user-defined pieces, byte fallback for everything
-else, so `decode(encode(text)) == text` for code and whitespace too. Deterministic: the sample is chosen
-by a seeded hash of document ids (not by file order), fed in sorted order through `sentence_iterator`
-(so no temp-file path is recorded in the model), and the thread count comes from the config, since
-SentencePiece's result depends on it.
-Sampling across languages: each language's share of the sample is proportional to its share of the
-corpus raised to 1/temperature (temperature 1 = natural mix; higher gives small languages more pieces).
+else (required: `byte_fallback: false` is refused), so `decode(encode(text)) == text` for code and
+whitespace too. Deterministic: the sample is chosen by a seeded hash of document ids (not by file order),
+fed in a fixed order through `sentence_iterator` (so no temp-file path is recorded in the model), the
+thread count comes from the config, since SentencePiece's result depends on it, and its random seed is
+fixed (`seed`). SentencePiece's own
+logging is off (`minloglevel`): training writes nothing to stderr; its errors become `TokenizerTrainError`.
+
+The sample (`draw`: two streaming passes over the curated documents, memory bounded by the selections):
+- Held out first: documents whose seeded hash falls below `heldout_fraction` are never sampled; the
+  fertility report (pipeline/tokenizer_step.py `fertility`) is measured on a capped, seeded subset of
+  them.
+- Per-source weights (`source_weights`, unlisted sources weigh 1, 0 leaves a source out) scale each
+  source's characters; the weighted characters of each language, raised to 1/temperature, give the
+  language's share of `sample_chars` (temperature 1 = the weighted natural mix, higher gives small
+  languages more pieces). Inside a language the budget is split over its sources by weighted characters.
+  A language or source that has fewer characters than its share is taken whole and the rest is shared
+  out among the others in the same proportions (so the sample reaches `sample_chars` when the corpus
+  has it). Documents are taken in seeded-hash order; the last one of a cell is cut at a line end so the
+  budget is not overshot.
+
+Character coverage 0.9995 is SentencePiece's recommendation for languages with rich character sets
+(Chinese, Japanese): about the rarest 0.05% of character occurrences get no piece of their own and are
+encoded as UTF-8 byte pieces (lossless through byte fallback) instead of taking thousands of vocabulary
+entries. Vocabulary: `vocab_size` up to 1,000,000 (ids are uint32); BPE needs many occurrences per merge,
+so `sample_chars` must be at least `MIN_SAMPLE_CHARS_PER_PIECE` (500) x vocab_size (the default 50M
+characters supports 100k entries); a drawn sample smaller than that (a small corpus), or a model with
+fewer pieces than asked for, is a warning in the sidecar.
+
+`special_tokens` are reserved control pieces (ids right after unk/bos/eos/pad = 0-3): they are never
+produced from text (a document that contains "<|endoftext|>" is encoded as ordinary pieces), only
+inserted by id; `user_defined_symbols` ("\\n", "\\t") are always matched in text as one piece.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import heapq
 import io
 import json
 import logging
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
-from transforms.hashing import hash64
+from transforms.hashing import hash64, unit_interval
 
 log = logging.getLogger(__name__)
 MODEL_TYPES = ("bpe", "unigram")
+MIN_SAMPLE_CHARS_PER_PIECE = 500
+MAX_VOCAB_SIZE = 1_000_000
+META_PIECES = ("<unk>", "<s>", "</s>", "<pad>")       # ids 0-3
+MAX_SENTENCE_BYTES = 1 << 20                           # longer lines are skipped by SentencePiece (counted)
+SIDECAR_FORMAT = "multiphase-curation/tokenizer/v1"
+# Fields that only change what is measured, not the model: a rerun that changes them reuses the model.
+REPORT_ONLY_FIELDS = ("fertility_chars",)
+
+
+class TokenizerTrainError(ValueError):
+    """The tokenizer cannot be trained on this input; one line a user can act on."""
+
+
+class CuratedDoc(NamedTuple):
+    id: str
+    source: str
+    lang: str
+    text: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,82 +78,306 @@ class TokenizerTrainConfig:
     model_type: str = "bpe"
     sample_chars: int = 50_000_000
     temperature: float = 1.0
-    character_coverage: float = 0.9995   # high enough for the long tail of Chinese characters
+    source_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)  # unlisted sources: 1.0
+    character_coverage: float = 0.9995   # SentencePiece's advice for Chinese/Japanese (module docstring)
     split_digits: bool = True
-    byte_fallback: bool = True
+    byte_fallback: bool = True           # required (lossless)
     user_defined_symbols: tuple[str, ...] = ("\n", "\t")
+    special_tokens: tuple[str, ...] = ()  # reserved control pieces, ids 4, 5, ...
+    heldout_fraction: float = 0.05      # share of curated documents never sampled; fertility is measured there
+    fertility_chars: int = 500_000      # cap of held-out characters encoded per (source, language)
     num_threads: int = 2
     seed: int = 20231
 
     def __post_init__(self) -> None:
+        p = "tokenizer.train."
         if self.model_type not in MODEL_TYPES:
-            raise ValueError(f"tokenizer.train.model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
-        if not 300 <= self.vocab_size <= 1_000_000:
-            raise ValueError(f"tokenizer.train.vocab_size must be in [300, 1000000], got {self.vocab_size}")
-        if self.temperature <= 0:
-            raise ValueError(f"tokenizer.train.temperature must be > 0, got {self.temperature}")
+            raise ValueError(f"{p}model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
+        if not self.byte_fallback:
+            raise ValueError(f"{p}byte_fallback must be true: without it text outside the vocabulary "
+                             "cannot round-trip (DESIGN.md, Tokenizer)")
+        pieces = [*self.user_defined_symbols, *self.special_tokens]
+        for piece in pieces:
+            if not isinstance(piece, str) or not piece:
+                raise ValueError(f"{p}special_tokens and user_defined_symbols must be non-empty strings")
+            if piece in META_PIECES or _is_byte_piece(piece):
+                raise ValueError(f"{p}special_tokens: {piece!r} is a reserved SentencePiece piece")
+        if len(set(pieces)) != len(pieces):
+            raise ValueError(f"{p}special_tokens and user_defined_symbols must not repeat a piece")
+        floor = len(META_PIECES) + 256 + len(pieces) + 1
+        if not floor <= self.vocab_size <= MAX_VOCAB_SIZE:
+            raise ValueError(f"{p}vocab_size must be in [{floor}, {MAX_VOCAB_SIZE}] (4 meta pieces, 256 byte "
+                             f"pieces and the special tokens come first), got {self.vocab_size}")
+        if self.sample_chars < MIN_SAMPLE_CHARS_PER_PIECE * self.vocab_size:
+            raise ValueError(f"{p}sample_chars ({self.sample_chars}) is too small for vocab_size {self.vocab_size}: "
+                             f"BPE needs >= {MIN_SAMPLE_CHARS_PER_PIECE} sampled characters per vocabulary entry "
+                             f"(>= {MIN_SAMPLE_CHARS_PER_PIECE * self.vocab_size})")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"{p}temperature must be > 0, got {self.temperature}")
+        for source, weight in self.source_weights.items():
+            if not (weight >= 0 and math.isfinite(weight)):
+                raise ValueError(f"{p}source_weights.{source} must be a number >= 0, got {weight}")
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ValueError(f"{p}character_coverage must be in (0, 1], got {self.character_coverage}")
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ValueError(f"{p}heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+        if self.fertility_chars < 0:
+            raise ValueError(f"{p}fertility_chars must be >= 0, got {self.fertility_chars}")
+        if self.num_threads < 1:
+            raise ValueError(f"{p}num_threads must be >= 1, got {self.num_threads}")
+
+    def weight(self, source: str) -> float:
+        return float(self.source_weights.get(source, 1.0))
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self), sort_keys=True))
+
+    def model_fields(self) -> dict:
+        """The fields the trained model depends on (everything but the report-only ones)."""
+        return {k: v for k, v in self.to_json().items() if k not in REPORT_ONLY_FIELDS}
 
 
-def language_budgets(chars_by_lang: Mapping[str, int], total: int, temperature: float) -> dict[str, int]:
-    """Characters to sample per language: share ~ (corpus share) ** (1 / temperature)."""
-    corpus = sum(chars_by_lang.values())
-    if corpus == 0:
+def _is_byte_piece(piece: str) -> bool:
+    return len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">")
+
+
+# --------------------------------------------------------------------------------------------- sampling
+
+def _fill(total: int, weights: Mapping[str, float], caps: Mapping[str, int]) -> dict[str, int]:
+    """Split `total` over keys in proportion to `weights`, no key above its cap; what a capped key cannot
+    take is shared out among the others in the same proportions. Deterministic (sorted iteration)."""
+    alloc = dict.fromkeys(sorted(weights), 0)
+    open_keys = [k for k in sorted(weights) if weights[k] > 0 and caps[k] > 0]
+    left = total
+    while open_keys and left > 0:
+        norm = math.fsum(weights[k] for k in open_keys)
+        capped = [k for k in open_keys if caps[k] <= left * weights[k] / norm]
+        if not capped:
+            for k in open_keys:
+                alloc[k] = int(left * weights[k] / norm)
+            break
+        for k in capped:
+            alloc[k] = caps[k]
+            left -= caps[k]
+        open_keys = [k for k in open_keys if k not in capped]
+    return alloc
+
+
+def language_budgets(chars_by_lang: Mapping[str, float], total: int, temperature: float,
+                     caps: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Characters to sample per language: share ~ (corpus share) ** (1 / temperature), none above its
+    cap (default: its characters), the shortfall of capped languages shared out among the others."""
+    corpus = math.fsum(chars_by_lang.values())
+    if corpus <= 0:
         return {}
     weights = {lang: (n / corpus) ** (1.0 / temperature) for lang, n in chars_by_lang.items()}
-    norm = sum(weights.values())
-    return {lang: min(chars_by_lang[lang], int(total * w / norm)) for lang, w in sorted(weights.items())}
+    caps = caps if caps is not None else {lang: int(n) for lang, n in chars_by_lang.items()}
+    return _fill(total, weights, caps)
 
 
-def select_sample(docs: Iterable[tuple[str, str, str]], cfg: TokenizerTrainConfig) -> list[str]:
-    """Texts of the training sample from (id, lang, text), in a deterministic order."""
-    by_lang: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-    for doc_id, lang, text in docs:
-        by_lang[lang].append((hash64(cfg.seed, doc_id), doc_id, text))
-    budgets = language_budgets({k: sum(len(t) for *_, t in v) for k, v in by_lang.items()},
-                               cfg.sample_chars, cfg.temperature)
-    sample = []
-    for lang in sorted(by_lang):
-        taken = 0
-        for _, _, text in sorted(by_lang[lang]):
-            if taken >= budgets[lang]:
-                break
-            sample.append(text)
-            taken += len(text)
-    return sample
+def is_heldout(doc_id: str, cfg: TokenizerTrainConfig) -> bool:
+    return unit_interval(cfg.seed, "tokenizer-heldout", doc_id) < cfg.heldout_fraction
 
 
-def _sentences(texts: list[str]) -> list[str]:
+class _Cheapest:
+    """The documents of one cell with the smallest keys whose characters reach `budget`, without holding
+    the whole cell: a max-heap of keys, shrunk whenever its prefix without the largest key still reaches
+    the budget. `docs()` = what `_take` keeps from the cell's documents sorted by key."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.chars, self.heap = budget, 0, []
+
+    def add(self, key: int, doc: CuratedDoc) -> None:
+        heapq.heappush(self.heap, ((-key, _Neg(doc.id)), doc))
+        self.chars += len(doc.text)
+        while self.heap and self.chars - len(self.heap[0][1].text) >= self.budget:
+            self.chars -= len(heapq.heappop(self.heap)[1].text)
+
+    def docs(self) -> list[CuratedDoc]:
+        return _take([d for _, d in sorted(self.heap, reverse=True)], self.budget)
+
+
+class _Neg(str):
+    """A string that sorts in reverse (ties of the key break on the id, smallest first)."""
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:
+        return str.__lt__(self, other)
+
+
+def _take(docs: Iterable[CuratedDoc], budget: int) -> list[CuratedDoc]:
+    """Documents in the given order until `budget` characters; the last one is cut at its last line end
+    inside the budget (or at the budget when it has none)."""
+    out, taken = [], 0
+    for doc in docs:
+        if taken >= budget:
+            break
+        room = budget - taken
+        if len(doc.text) > room:
+            cut = doc.text.rfind("\n", 0, room)
+            out.append(doc._replace(text=doc.text[:cut] if cut > 0 else doc.text[:room]))
+            break
+        out.append(doc)
+        taken += len(doc.text)
+    return out
+
+
+def _docs(docs: Iterable[Sequence[str]]) -> Iterator[CuratedDoc]:
+    for d in docs:
+        doc = d if isinstance(d, CuratedDoc) else CuratedDoc(*d)
+        if doc.text:
+            yield doc
+
+
+def cell_chars(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> dict[tuple[str, str], int]:
+    """Characters of the documents that may be sampled, per (language, source)."""
+    return _scan(docs, cfg, None)
+
+
+def _scan(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig,
+          heldout: dict[tuple[str, str], _Cheapest] | None) -> dict[tuple[str, str], int]:
+    """One pass: sampleable characters per (language, source); held-out documents go to `heldout` cells."""
+    chars: dict[tuple[str, str], int] = defaultdict(int)
+    for doc in _docs(docs):
+        if is_heldout(doc.id, cfg):
+            if heldout is not None:
+                cell = heldout.setdefault((doc.source, doc.lang), _Cheapest(cfg.fertility_chars))
+                cell.add(hash64(cfg.seed, "fertility", doc.id), doc)
+        elif cfg.weight(doc.source) > 0:
+            chars[(doc.lang, doc.source)] += len(doc.text)
+    return dict(sorted(chars.items()))
+
+
+def sample_budgets(chars: Mapping[tuple[str, str], int], cfg: TokenizerTrainConfig) -> dict[tuple[str, str], int]:
+    """Characters to sample per (language, source): temperature over the languages' weighted characters,
+    then each language's budget over its sources by weighted characters (see the module docstring)."""
+    weighted: dict[str, float] = defaultdict(float)
+    avail: dict[str, int] = defaultdict(int)
+    for (lang, source), n in sorted(chars.items()):
+        weighted[lang] += n * cfg.weight(source)
+        avail[lang] += n
+    budgets = {}
+    for lang, budget in language_budgets(weighted, cfg.sample_chars, cfg.temperature, caps=avail).items():
+        sources = sorted(s for (lg, s) in chars if lg == lang)
+        split = _fill(budget, {s: chars[(lang, s)] * cfg.weight(s) for s in sources},
+                      {s: chars[(lang, s)] for s in sources})
+        budgets.update({(lang, s): split[s] for s in sources})
+    return budgets
+
+
+def draw(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> tuple[list[CuratedDoc], list[CuratedDoc]]:
+    """(training sample, held-out documents for the fertility report) from curated documents (id, source,
+    lang, text), both in a deterministic order that does not depend on the input order. Two passes over
+    `docs` (a list, or an iterable that can be iterated twice, such as `pipeline.tokenizer_step.CuratedParts`);
+    memory holds the selections, not the corpus.
+    Sample: order (language, source, seeded hash of the id). Held out: per (source, language), up to
+    `fertility_chars` characters in seeded-hash order (another hash than the sample's)."""
+    if iter(docs) is docs:  # a one-shot iterator cannot be read twice
+        docs = list(docs)
+    heldout: dict[tuple[str, str], _Cheapest] = {}
+    budgets = sample_budgets(_scan(docs, cfg, heldout), cfg)
+    cells = {cell: _Cheapest(b) for cell, b in budgets.items() if b > 0}
+    for doc in _docs(docs):
+        cell = cells.get((doc.lang, doc.source))
+        if cell is not None and not is_heldout(doc.id, cfg):
+            cell.add(hash64(cfg.seed, doc.id), doc)
+    return ([d for cell in sorted(cells) for d in cells[cell].docs()],
+            [d for cell in sorted(heldout) for d in heldout[cell].docs()])
+
+
+def select_sample(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> list[CuratedDoc]:
+    """The training sample (`draw`'s first part)."""
+    return draw(docs, cfg)[0]
+
+
+def select_heldout(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> list[CuratedDoc]:
+    """Held-out documents (never in any sample) for the fertility report (`draw`'s second part), in one
+    pass: per (source, language), up to `fertility_chars` characters in seeded-hash order."""
+    heldout: dict[tuple[str, str], _Cheapest] = {}
+    _scan(docs, cfg, heldout)
+    return [d for cell in sorted(heldout) for d in heldout[cell].docs()]
+
+
+# ------------------------------------------------------------------------------------------ the sidecar
+
+def _sentences(texts: Iterable[str]) -> list[str]:
     return [line for text in texts for line in text.split("\n") if line]
 
 
-def sample_info(texts: list[str], cfg: TokenizerTrainConfig) -> dict:
-    """What the sidecar records about a training sample; equal info means an identical model."""
-    digest = hashlib.sha256()
-    sentences = _sentences(texts)
-    for s in sentences:
-        digest.update(s.encode("utf-8") + b"\n")
+def _counts(docs: Iterable[CuratedDoc], key: Callable[[CuratedDoc], str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for doc in docs:
+        row = out.setdefault(key(doc), {"docs": 0, "chars": 0})
+        row["docs"] += 1
+        row["chars"] += len(doc.text)
+    return dict(sorted(out.items()))
+
+
+def sample_info(sample: Sequence[CuratedDoc | str], cfg: TokenizerTrainConfig) -> dict:
+    """What the sidecar records about a training sample; equal info means an identical model.
+
+    `sample.sha256` is the SHA-256 of the UTF-8 concatenation of the sample texts in sample order (the
+    exact text SentencePiece saw, before it is cut into lines); `ids_sha256` of the document ids, one per
+    line. Plain strings are accepted as documents (source and language "und")."""
+    docs = [d if isinstance(d, CuratedDoc) else CuratedDoc(f"#{i}", "und", "und", d) for i, d in enumerate(sample)]
+    text_digest, id_digest = hashlib.sha256(), hashlib.sha256()
+    for doc in docs:
+        text_digest.update(doc.text.encode("utf-8"))
+        id_digest.update(doc.id.encode("utf-8") + b"\n")
+    sentences = _sentences(d.text for d in docs)
     return {
-        "train_config": json.loads(json.dumps(dataclasses.asdict(cfg))),
-        "sample": {"documents": len(texts), "sentences": len(sentences),
-                   "chars": sum(len(t) for t in texts), "sha256": digest.hexdigest()},
+        "train_config": cfg.to_json(),
+        "sample": {"documents": len(docs), "sentences": len(sentences), "chars": sum(len(d.text) for d in docs),
+                   "sha256": text_digest.hexdigest(), "ids_sha256": id_digest.hexdigest(),
+                   "skipped_long_sentences": sum(len(s.encode("utf-8")) > MAX_SENTENCE_BYTES for s in sentences),
+                   "by_lang": _counts(docs, lambda d: d.lang), "by_source": _counts(docs, lambda d: d.source)},
     }
 
 
-def train_sentencepiece(texts: list[str], cfg: TokenizerTrainConfig) -> tuple[bytes, dict]:
+def sample_warnings(info: dict, cfg: TokenizerTrainConfig) -> list[str]:
+    chars, need = info["sample"]["chars"], MIN_SAMPLE_CHARS_PER_PIECE * cfg.vocab_size
+    if chars < 0.99 * need:  # (a sample filled to sample_chars falls short only by the cut line ends)
+        return [f"the sample holds {chars} characters, fewer than {need} ({MIN_SAMPLE_CHARS_PER_PIECE} per "
+                f"vocabulary entry for vocab_size {cfg.vocab_size}): the corpus is small for this vocabulary, "
+                "its rarest pieces are seen only a few times"]
+    return []
+
+
+def train_sentencepiece(sample: Sequence[CuratedDoc | str], cfg: TokenizerTrainConfig) -> tuple[bytes, dict]:
     """(model bytes, sidecar dict). Each line of each text is one SentencePiece sentence."""
     import sentencepiece as spm
 
+    info = sample_info(sample, cfg)
+    texts = [d.text if isinstance(d, CuratedDoc) else d for d in sample]
     writer = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_sentences(texts)), model_writer=writer, model_type=cfg.model_type,
-        vocab_size=cfg.vocab_size, character_coverage=cfg.character_coverage,
-        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
-        allow_whitespace_only_pieces=True, split_digits=cfg.split_digits, byte_fallback=cfg.byte_fallback,
-        user_defined_symbols=list(cfg.user_defined_symbols), unk_id=0, bos_id=1, eos_id=2, pad_id=3,
-        num_threads=cfg.num_threads, max_sentence_length=1 << 20, input_sentence_size=0,
-        shuffle_input_sentence=False, hard_vocab_limit=False, minloglevel=2,
-    )
-    return writer.getvalue(), {**sample_info(texts, cfg), "sentencepiece_version": spm.__version__}
+    spm.set_random_generator_seed(cfg.seed)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(_sentences(texts)), model_writer=writer, model_type=cfg.model_type,
+            vocab_size=cfg.vocab_size, character_coverage=cfg.character_coverage,
+            normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+            allow_whitespace_only_pieces=True, split_digits=cfg.split_digits, byte_fallback=cfg.byte_fallback,
+            control_symbols=list(cfg.special_tokens), user_defined_symbols=list(cfg.user_defined_symbols),
+            unk_id=0, bos_id=1, eos_id=2, pad_id=3, num_threads=cfg.num_threads,
+            max_sentence_length=MAX_SENTENCE_BYTES, input_sentence_size=0, shuffle_input_sentence=False,
+            hard_vocab_limit=False, minloglevel=2,
+        )
+    except RuntimeError as exc:  # SentencePiece reports bad input this way ("Vocabulary size is smaller ...")
+        raise TokenizerTrainError(f"SentencePiece could not train: {str(exc).split('] ')[-1]}") from None
+    model = writer.getvalue()
+    vocab = spm.SentencePieceProcessor(model_proto=model).vocab_size()
+    warnings = sample_warnings(info, cfg)
+    if vocab < cfg.vocab_size:
+        warnings.append(f"the model has {vocab} pieces, fewer than vocab_size {cfg.vocab_size}: the sample ran out "
+                        "of merges (a larger corpus or a smaller vocab_size)")
+    for w in warnings:
+        log.warning("tokenizer: %s", w)
+    return model, {"format": SIDECAR_FORMAT, **info, "warnings": warnings,
+                   "model": {"sha256": hashlib.sha256(model).hexdigest(), "vocab_size": vocab,
+                             "requested_vocab_size": cfg.vocab_size},
+                   "sentencepiece_version": spm.__version__}
 
 
 def sidecar_json(sidecar: dict) -> str:

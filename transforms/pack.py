@@ -2,9 +2,10 @@
 
 Input: ((phase, split, bucket), TokenizedDoc) from MixPhases. Output: ((phase, split, bucket), PackedRows).
 No step orders the whole corpus: each pack bucket (a fixed number per phase, from the config) is sorted
-on its own by (seeded hash of id, id). Documents are concatenated (each already framed by BOS/EOS) and cut
-into rows of `seq_len`; a document that crosses a row boundary continues in the next row with
-`doc_offsets` > 0 (so no BOS there). The last row of a bucket is padded with the pad id.
+on its own by (seeded hash of (id, pass), id, pass), so repeats of an upsampled document land apart.
+Documents are concatenated (each already framed by BOS/EOS) and cut into rows of `seq_len`; a document
+that crosses a row boundary continues in the next row with `doc_offsets` > 0 (so no BOS there). The last
+row of a bucket is padded with the pad id.
 Every expected bucket yields an element, empty or not, so every shard file exists.
 Metrics namespace `pack`: `rows`, `segments`, `pad_tokens`.
 """
@@ -18,8 +19,7 @@ import apache_beam as beam
 import numpy as np
 
 from transforms.counters import StageCounters
-from transforms.hashing import hash64
-from transforms.mix import TRAIN, VALIDATION, PhaseConfig
+from transforms.mix import TRAIN, VALIDATION, PhaseConfig, unit_hash
 from transforms.tokenize import TokenizedDoc
 
 STAGE = "pack"
@@ -91,7 +91,9 @@ class _PackFn(beam.DoFn):
     def process(self, element: tuple[tuple, Iterable[TokenizedDoc | None]]) -> Iterator[tuple[tuple, PackedRows]]:
         key, docs = element
         # A bucket's size is fixed by the config (phase tokens / pack_buckets), not by how hot a key is.
-        ordered = sorted((d for d in docs if d is not None), key=lambda d: (hash64(self._seed, "order", d.id), d.id))
+        # repeats of a document (MixPhases upsampling) get their own place: unit_hash of (id, pass)
+        ordered = sorted((d for d in docs if d is not None),
+                         key=lambda d: (unit_hash(self._seed, "order", d.id, d.repeat), d.id, d.repeat))
         packed = pack_documents(ordered, self._seq_len[key[0]], self._pad_id)
         self._counters.inc("rows", packed.rows)
         self._counters.inc("segments", sum(len(s) for s in packed.doc_ids))

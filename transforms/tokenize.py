@@ -1,14 +1,20 @@
 """TokenizeDocuments: curated rows -> `TokenizedDoc` (uint32 ids framed by BOS and EOS).
 
-Input: curated rows (dicts with id, source, lang, text). Output: `TokenizedDoc`. The tokenizer model
-travels as bytes inside the DoFn and is loaded once per DoFn instance in `setup()`.
-Metrics namespace `tokenize`: `docs_in`, `tokens:<source>`, `chars:<source>`.
+Input: curated rows (dicts with id, source, lang, text). Output: `TokenizedDoc`, one per row. Rows are
+batched (`beam.BatchElements` with a fixed size of `batch_chars` characters, so a batch never holds more
+than one document beyond it) and each batch is one `Tokenizer.encode_batch` call: SentencePiece's C++
+batch encoder, uint32 arrays straight from its buffers. Encoding does not depend on the batch, so the
+output is the same whatever the bundling. The tokenizer model travels as bytes inside the DoFn and is
+loaded once per DoFn instance in `setup()`.
+Metrics namespace `tokenize` (added once per batch): `docs_in`, `tokens:<source>` and
+`tokens_lang:<lang>` (BOS and EOS included, as in the phase budgets), `chars:<source>`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -18,6 +24,7 @@ from tokenizer.wrapper import Tokenizer
 from transforms.counters import StageCounters
 
 STAGE = "tokenize"
+BATCH_CHARS = 1 << 18   # ~256k characters per encode call: the per-call cost is amortized well before that
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -26,13 +33,19 @@ class TokenizedDoc:
     source: str
     lang: str
     ids: np.ndarray  # uint32, BOS + pieces + EOS
+    # carried from the curated row for MixPhases (quality tiers, cluster-weighted repeats):
+    quality_score: float | None = None
+    cluster_size: int = 1
+    repeat: int = 0  # set by MixPhases: the pass of this copy (0 = first use); ids may be cut at a budget
 
     @property
     def n_tokens(self) -> int:
         return int(self.ids.shape[0])
 
 
-class _TokenizeFn(beam.DoFn):
+class TokenizeBatchFn(beam.DoFn):
+    """A batch of curated rows -> their TokenizedDocs (the stage's per-batch function)."""
+
     def __init__(self, tokenizer: Tokenizer) -> None:
         super().__init__()
         self._tokenizer = tokenizer
@@ -41,20 +54,44 @@ class _TokenizeFn(beam.DoFn):
     def setup(self) -> None:
         _ = self._tokenizer.sp  # load once per DoFn instance
 
-    def process(self, row: Mapping[str, Any]) -> Iterable[TokenizedDoc]:
-        ids = self._tokenizer.encode_document(row["text"])
-        self._counters.inc("docs_in")
-        self._counters.inc(f"tokens:{row['source']}", len(ids))
-        self._counters.inc(f"chars:{row['source']}", len(row["text"]))
-        yield TokenizedDoc(id=row["id"], source=row["source"], lang=row["lang"] or "und", ids=ids)
+    def process(self, rows: Sequence[Mapping[str, Any]]) -> Iterable[TokenizedDoc]:
+        if not rows:
+            return
+        encoded = self._tokenizer.encode_batch([row["text"] for row in rows])
+        tokens: Counter[str] = Counter()
+        tokens_lang: Counter[str] = Counter()
+        chars: Counter[str] = Counter()
+        for row, ids in zip(rows, encoded, strict=True):
+            lang = row["lang"] or "und"
+            tokens[row["source"]] += len(ids)
+            tokens_lang[lang] += len(ids)
+            chars[row["source"]] += len(row["text"])
+            yield TokenizedDoc(id=row["id"], source=row["source"], lang=lang, ids=ids,
+                               quality_score=row.get("quality_score"), cluster_size=row.get("cluster_size") or 1)
+        self._counters.inc("docs_in", len(rows))
+        for prefix, counts in (("tokens", tokens), ("tokens_lang", tokens_lang), ("chars", chars)):
+            for key, n in sorted(counts.items()):
+                self._counters.inc(f"{prefix}:{key}", n)
 
 
 class TokenizeDocuments(beam.PTransform):
     """Encodes each curated document. Output: TokenizedDoc."""
 
-    def __init__(self, tokenizer: Tokenizer) -> None:
+    def __init__(self, tokenizer: Tokenizer, batch_chars: int = BATCH_CHARS) -> None:
         super().__init__()
+        if batch_chars < 1:
+            raise ValueError(f"batch_chars must be >= 1, got {batch_chars}")
         self._tokenizer = tokenizer
+        self._batch_chars = batch_chars
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        return rows | "Encode" >> beam.ParDo(_TokenizeFn(self._tokenizer))
+        return (
+            rows
+            | "Batch" >> beam.BatchElements(min_batch_size=self._batch_chars, max_batch_size=self._batch_chars,
+                                            element_size_fn=_chars, record_metrics=False)
+            | "Encode" >> beam.ParDo(TokenizeBatchFn(self._tokenizer))
+        )
+
+
+def _chars(row: Mapping[str, Any]) -> int:
+    return max(1, len(row["text"]))
