@@ -167,6 +167,7 @@ def load_ledger(previous: tuple[str, ...] | list[str], phases: tuple[PhaseConfig
     ranges: list[LedgerRange] = []
     sources: list[dict[str, str]] = []
     seen: dict[str, str] = {}
+    chained: list[tuple[str, str, Any]] = []
     for out in previous:
         found = FileSystems.match([f"{out}/phases/*/manifest.json"])[0].metadata_list
         if not found:
@@ -174,8 +175,11 @@ def load_ledger(previous: tuple[str, ...] | list[str], phases: tuple[PhaseConfig
         for path in sorted(m.path for m in found):
             with FileSystems.open(path) as fh:
                 data = fh.read()
-            manifest = json.loads(data)
-            name = manifest.get("phase")
+            try:
+                manifest = json.loads(data)
+                name, sha = manifest.get("phase"), manifest["tokenizer"]["sha256"]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ConfigError(f"mix.previous: {path} is not a readable phase manifest") from None
             if name in names:
                 raise ConfigError(f"mix.previous: phase {name} of {out} is also a phase of this run (rename one)")
             if name in seen:
@@ -184,13 +188,18 @@ def load_ledger(previous: tuple[str, ...] | list[str], phases: tuple[PhaseConfig
                 raise ConfigError(f"mix.previous: two earlier phases are named {name} ({out} and another output)")
             if "selection" not in manifest or not isinstance(manifest.get("consumed"), dict):
                 raise ConfigError(f"mix.previous: {path} has no ledger in this version's format; rerun that phase")
-            sha = manifest["tokenizer"]["sha256"]
             if tokenizer_sha256 is not None and sha != tokenizer_sha256:
                 raise ConfigError(f"mix.previous: phase {name} of {out} used tokenizer {sha[:12]}, this run "
                                   f"{tokenizer_sha256[:12]}; runs that share a ledger need the same tokenizer.model")
             seen[name] = hashlib.sha256(data).hexdigest()
             ranges += ledger_ranges(manifest)
             sources.append({"output": out, "phase": name, "manifest_sha256": seen[name]})
+            chained += [(name, out, p) for p in manifest.get("previous") or []]
+    loaded = set(seen.values())
+    for name, out, earlier in chained:  # the ledger is not carried forward: every earlier run must be listed
+        if isinstance(earlier, dict) and earlier.get("manifest_sha256") not in loaded:
+            raise ConfigError(f"mix.previous: phase {name} of {out} was mixed after phase {earlier.get('phase')} "
+                              f"of {earlier.get('output')}: list that output in mix.previous too")
     return Ledger(ranges, sources)
 
 

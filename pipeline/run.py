@@ -77,9 +77,27 @@ def check_inputs(cfg: PipelineConfig) -> None:
             load_eval_ngrams(cfg.decontam)  # small files: read once here so a bad one stops the run now
         except EvalSetError as exc:
             raise ConfigError(str(exc)) from None
-    if cfg.tokenizer.model is not None and not FileSystems.exists(cfg.tokenizer.model):
-        raise ConfigError(f"tokenizer.model not found: {cfg.tokenizer.model}")
+    if cfg.tokenizer.model is not None:
+        check_pinned_tokenizer(cfg.tokenizer.model)
     load_ledger(cfg.mix.previous, (), None)  # mix.previous readable now; names and tokenizer are checked later
+
+
+def check_pinned_tokenizer(path: str) -> None:
+    """A pinned tokenizer must load and serve the pipeline (framing ids, byte fallback, lossless round
+    trip): checked before any work, one line if not."""
+    from tokenizer.wrapper import Tokenizer
+
+    if not FileSystems.exists(path):
+        raise ConfigError(f"tokenizer.model not found: {path}")
+    with FileSystems.open(path) as fh:
+        data = fh.read()
+    try:
+        problems = Tokenizer(data).problems()
+    except Exception as exc:  # SentencePiece raises RuntimeError/OSError for a file that is not a model
+        raise ConfigError(f"tokenizer.model: {path} is not a SentencePiece model "
+                          f"({str(exc).splitlines()[0][:200]})") from None
+    if problems:
+        raise ConfigError(f"tokenizer.model: {path} cannot be used: {'; '.join(problems)}")
 
 
 QUALITY_MODEL = "quality/quality.bin"

@@ -63,3 +63,38 @@ def test_stage_config_errors_are_one_line_naming_the_key_or_file(tmp_path, secti
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("curate:")]
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _normalizing_model(path):
+    """A SentencePiece model with the library's defaults (NFKC, extra whitespace removed) plus the ids the
+    pipeline needs: it loads, but text does not round-trip."""
+    import io
+
+    import sentencepiece as spm
+
+    text = ["The quick brown fox jumps over the lazy dog number %d." % i for i in range(300)]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=model, vocab_size=300,
+                                   byte_fallback=True, pad_id=3, minloglevel=2)
+    path.write_bytes(model.getvalue())
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("normalizing", "cannot be used: text does not round-trip"),
+    ("not_a_model", "is not a SentencePiece model"),
+])
+def test_a_pinned_tokenizer_is_checked_before_any_work(tmp_path, kind, message):
+    model = tmp_path / "tok.model"
+    if kind == "normalizing":
+        _normalizing_model(model)
+    else:
+        model.write_bytes(b"this is not a model")
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: [{name: web, paths: [" + str(tmp_path) + "/*.yaml]}]\n"
+                    "phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 1}}]\n"
+                    f"tokenizer: {{model: {model}}}\n")
+    result = _curate("run", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("curate:")]
+    assert len(lines) == 1 and "curate: error: tokenizer.model:" in lines[0] and message in lines[0], result.stderr
+    assert not (tmp_path / "out" / "curated").exists()   # stopped before the curation job

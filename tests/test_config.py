@@ -66,3 +66,11 @@ def test_the_internlm_config_loads_with_the_published_shares_and_three_phases():
     shares = cfg.phases[0].weights
     assert {k: round(v / sum(shares.values()), 3) for k, v in shares.items()} == {
         "web": 0.751, "code": 0.076, "encyclopedia": 0.049, "others": 0.046, "books": 0.045, "papers": 0.033}
+
+
+@pytest.mark.parametrize("name", ["web|en", "web@q0", "a:b", " web"])
+def test_source_names_that_collide_with_bucket_or_reason_syntax_are_refused(name):
+    from transforms.read import SourceConfig
+
+    with pytest.raises(ValueError, match="sources: a name must be non-empty"):
+        SourceConfig(name=name, paths=("x",))

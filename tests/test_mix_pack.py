@@ -113,3 +113,14 @@ def test_pack_orders_repeats_of_a_document_by_their_own_hash():
         packed = (p | beam.Create([(("p", "train", 0), d) for d in docs])
                   | PackSequences([phase], seed=3, pad_id=0))
         assert_that(packed | beam.Map(lambda kv: [ids[0] for ids in kv[1].doc_ids]), equal_to([expected]))
+
+
+def test_pack_order_of_duplicate_ids_does_not_depend_on_arrival_order():
+    from transforms.pack import _PackFn
+
+    phase = PhaseConfig(name="p", tokens=100, seq_len=4, weights={"a": 1.0}, pack_buckets=1)
+    twins = [TokenizedDoc(id="a/1", source="a", lang="en", ids=np.full(3, v, dtype=np.uint32)) for v in (7, 9)]
+    fn = _PackFn([phase], 3, 0)
+    first = next(iter(fn.process((("p", "train", 0), twins))))[1]
+    second = next(iter(fn.process((("p", "train", 0), twins[::-1]))))[1]
+    assert shard_bytes(first) == shard_bytes(second)

@@ -23,6 +23,11 @@ _ROLES = ("unk", "bos", "eos", "pad")
 _CONTROL, _USER_DEFINED, _UNKNOWN = 3, 4, 2   # sentencepiece_model.proto ModelProto.SentencePiece.Type
 
 
+# Spaces, tabs, newlines, CRLF, full-width forms, SentencePiece's own space marker, CJK and emoji: a model
+# that normalizes or drops any of them is refused (DESIGN.md: encoding is lossless).
+LOSSLESS_PROBE = " lead  two  spaces\n\tTab\r\nＡＢＣ１２３ ▁ 中文，日本語 😀 trailing  \n\n"
+
+
 class Tokenizer:
     def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
         if num_threads < 1:
@@ -124,6 +129,9 @@ class Tokenizer:
                  (("bos_id", self.bos_id), ("eos_id", self.eos_id), ("pad_id", self.pad_id)) if value < 0]
         if any(self.sp.piece_to_id(f"<0x{b:02X}>") == self.sp.unk_id() for b in range(256)):
             found.append("no byte-fallback pieces <0x00>..<0xFF> (text could not round-trip)")
+        elif self.decode(self.encode(LOSSLESS_PROBE)) != LOSSLESS_PROBE:
+            found.append("text does not round-trip (normalization or whitespace removal: train with identity "
+                         "normalization, remove_extra_whitespaces=false, add_dummy_prefix=false)")
         return found
 
     def _meta(self) -> np.ndarray:

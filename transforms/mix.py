@@ -678,7 +678,8 @@ class _AssignFn(beam.DoFn):
                 self._counters.inc("truncated")
                 ids = ids[:tokens]
             unit = dataclasses.replace(doc, source=bucket.name, ids=ids, repeat=r)
-            if unit_interval(seed, "validation", phase.name, doc.id) < phase.validation_fraction:
+            # phase-independent: a document held out in one phase is never trained on in another
+            if unit_interval(seed, "validation", doc.id) < phase.validation_fraction:
                 yield (phase.name, VALIDATION, 0), unit
             else:
                 yield (phase.name, TRAIN, unit_hash(seed, "pack", doc.id, r) % phase.pack_buckets), unit

@@ -93,7 +93,8 @@ class _PackFn(beam.DoFn):
         # A bucket's size is fixed by the config (phase tokens / pack_buckets), not by how hot a key is.
         # repeats of a document (MixPhases upsampling) get their own place: unit_hash of (id, pass)
         ordered = sorted((d for d in docs if d is not None),
-                         key=lambda d: (unit_hash(self._seed, "order", d.id, d.repeat), d.id, d.repeat))
+                         key=lambda d: (unit_hash(self._seed, "order", d.id, d.repeat), d.id, d.repeat,
+                                        d.ids.tobytes()))  # the content breaks ties of duplicate ids
         packed = pack_documents(ordered, self._seq_len[key[0]], self._pad_id)
         self._counters.inc("rows", packed.rows)
         self._counters.inc("segments", sum(len(s) for s in packed.doc_ids))

@@ -64,8 +64,9 @@ class SourceConfig:
     lang: str | None = None      # a fixed label (e.g. "code"): skips language ID for this source
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"sources: name must be non-empty without '/', got {self.name!r}")
+        if not self.name or any(c in self.name for c in "/|@:") or self.name != self.name.strip():
+            raise ValueError(f"sources: a name must be non-empty, without '/', '|', '@' or ':' (used in ids, "
+                             f"buckets and reasons), got {self.name!r}")
         if not self.paths:
             raise ValueError(f"sources.{self.name}.paths must list at least one path or glob")
         if self.format not in FORMATS:
