@@ -72,7 +72,7 @@ def _normalizing_model(path):
 
     import sentencepiece as spm
 
-    text = ["The quick brown fox jumps over the lazy dog number %d." % i for i in range(300)]
+    text = [f"The quick brown fox jumps over the lazy dog number {i}." for i in range(300)]
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=model, vocab_size=300,
                                    byte_fallback=True, pad_id=3, minloglevel=2)
