@@ -37,6 +37,11 @@ def test_fills_a_phase_of_a_million_tokens_and_shards_decode(shared_run):
     assert manifest["tokens"] >= 1_000_000
     check_shards(out, "long_32k")
     check_reconciled(out)
+    # a phase of >= 1M tokens: every bucket within 1% of its target, or a recorded shrink
+    target, realized = manifest["tokens_by_source"]["target"], manifest["tokens_by_source"]["realized"]
+    for bucket, want in target.items():
+        got = realized.get(bucket, 0)
+        assert abs(got - want) <= 0.01 * want or manifest["shortfall"].get(bucket) == want - got, (bucket, got, want)
 
 
 def _texts(corpus):
