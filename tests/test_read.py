@@ -139,3 +139,35 @@ def test_a_file_matched_by_two_patterns_is_read_once(tmp_path):
     with fn_api_test_pipeline() as p:
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out[ReadDocuments.COUNTS], equal_to([("web\ta.jsonl", 1)]))
+
+
+def _zst(data: bytes, frames: int = 1) -> bytes:
+    import zstandard
+
+    c = zstandard.ZstdCompressor()
+    step = -(-len(data) // frames)
+    return b"".join(c.compress(data[i:i + step]) for i in range(0, len(data), step))
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_zstd_jsonl_is_read_whole_across_frames(tmp_path, frames):
+    data = "".join(f'{{"id": "{i}", "text": "record {i}"}}\n' for i in range(3000)).encode()
+    path = tmp_path / "web.jsonl.zst"
+    path.write_bytes(_zst(data, frames))
+    lines = list(iter_range_lines(split_file("web", str(path), "web.jsonl.zst", 0, 1024)[0]))
+    assert [n for n, _ in lines] == list(range(1, 3001)) and lines[-1][1] == b'{"id": "2999", "text": "record 2999"}'
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage_frame"])
+def test_a_cut_or_corrupt_zstd_file_is_one_dead_letter_not_a_silent_stop(tmp_path, damage):
+    text = "".join(f'{{"id": "{i}", "text": "record {i}"}}\n' for i in range(3000)).encode()
+    # cut mid-stream, or a whole first frame followed by bytes that are not zstd at all (bad magic number)
+    data = _zst(text)[: len(_zst(text)) // 2] if damage == "cut" else _zst(text[:30000]) + b"not zstd at all" * 8
+    path = tmp_path / "web.jsonl.zst"
+    path.write_bytes(data)
+    lines = []
+    with pytest.raises(TruncatedFile) as info:
+        lines.extend(iter_range_lines(split_file("web", str(path), "web.jsonl.zst", 0, 1024)[0]))
+    assert info.value.lineno == len(lines) and len(lines) < 3000
+    if damage == "garbage_frame":
+        assert len(lines) == text[:30000].count(b"\n")  # the good frame is read whole

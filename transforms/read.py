@@ -13,8 +13,10 @@ before reading and documents are Reshuffled after, so one big file does not pin 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
 split.
-A compressed file that ends early or is corrupt yields its good records and one `truncated_file` dead
-letter at the line where it broke (what followed cannot be known, so it cannot be counted).
+Compression from the file name: .gz (Python's gzip), .zst (zstandard, any number of frames), others
+through Beam. A compressed file that ends early or is corrupt yields its good records and one
+`truncated_file` dead letter at the line where it broke (what followed cannot be known, so it cannot be
+counted); Beam's own readers stop quietly at a cut gzip or zstd stream, so those two are decoded here.
 
 Format `warc` (warcio; .warc or .warc.gz, one range per file): a record is a WARC `response` or
 `conversion` record. Responses with an HTML content type become documents whose undecoded bytes wait
@@ -212,6 +214,35 @@ class TruncatedFile(Exception):
         self.lineno = lineno
 
 
+_ZSTD_CHUNK = 1 << 20
+
+
+def _zstd_lines(raw: Any) -> Iterator[bytes]:
+    """Lines of a zstd stream (one or more frames). Beam's CompressedFile stops quietly where a cut zstd
+    file ends, losing the rest without a word; here a frame that does not reach its end raises EOFError."""
+    import zstandard
+
+    dobj, fed, pending = zstandard.ZstdDecompressor().decompressobj(), False, b""
+    while chunk := raw.read(_ZSTD_CHUNK):
+        while chunk:
+            fed = True
+            try:
+                pending += dobj.decompress(chunk)
+            except zstandard.ZstdError as exc:  # corrupt data: like a cut stream, the rest is unknowable
+                raise EOFError(f"corrupt zstd data: {exc}") from None
+            chunk = b""
+            if dobj.eof:  # a frame ended: what is left of the chunk starts the next frame
+                chunk = dobj.unused_data
+                dobj, fed = zstandard.ZstdDecompressor().decompressobj(), False
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+    if fed and not dobj.eof:
+        raise EOFError("zstd stream ends inside a frame")
+    if pending:
+        yield pending
+
+
 def _iter_compressed_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
     """Lines of a whole compressed file. gzip goes through Python's gzip module, which notices a missing
     end of stream (Beam's CompressedFile silently stops there, losing the rest of the file)."""
@@ -221,6 +252,13 @@ def _iter_compressed_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
             with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
                     gzip.GzipFile(fileobj=raw) as fh:
                 for line in fh:
+                    lineno += 1
+                    if line.strip():
+                        yield lineno, line.rstrip(b"\r\n")
+            return
+        if CompressionTypes.detect_compression_type(fr.path) == CompressionTypes.ZSTD:
+            with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                for line in _zstd_lines(raw):
                     lineno += 1
                     if line.strip():
                         yield lineno, line.rstrip(b"\r\n")
