@@ -171,3 +171,28 @@ def test_a_cut_or_corrupt_zstd_file_is_one_dead_letter_not_a_silent_stop(tmp_pat
     assert info.value.lineno == len(lines) and len(lines) < 3000
     if damage == "garbage_frame":
         assert len(lines) == text[:30000].count(b"\n")  # the good frame is read whole
+
+
+def test_oversized_documents_are_cut_at_a_line_end_or_rejected(tmp_path):
+    from transforms.read import limit_size
+
+    text = "\n".join(f"line {i:04d} of a very long document" for i in range(100))   # 33 chars per line + \n
+    doc = Document(id="web/1", source="web", text=text, location="f:1")
+    cut = limit_size(doc, ReadConfig(max_doc_chars=100))
+    assert cut.text == "\n".join(text.split("\n")[:2]) and cut.meta["cut_from_chars"] == str(len(text))
+    assert limit_size(doc, ReadConfig(max_doc_chars=len(text))) is doc
+    rejected = limit_size(doc, ReadConfig(max_doc_chars=100, oversize="reject"))
+    assert isinstance(rejected, Rejected) and (rejected.reason, rejected.location, rejected.detail) == \
+        ("too_large", "f:1", str(len(text)))
+    with pytest.raises(ValueError, match="read.oversize"):
+        ReadConfig(oversize="truncate")
+
+    path = tmp_path / "big.jsonl"   # through the transform: one record far over the limit, one within it
+    path.write_text('{"id": "big", "text": "' + "x" * 5000 + '"}\n{"id": "ok", "text": "fine"}\n')
+    src = SourceConfig(name="web", paths=(str(path),), id_field="id")
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig(max_doc_chars=1000, oversize="reject"))
+        assert_that(out["docs"] | beam.Map(lambda d: d.id), equal_to(["web/ok"]), label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason)),
+                    equal_to([("web/big", "too_large")]), label="rejected")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\tbig.jsonl", 2)]), label="counts")

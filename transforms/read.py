@@ -23,7 +23,11 @@ Format `warc` (warcio; .warc or .warc.gz, one range per file): a record is a WAR
 in `raw` for ExtractText (with the HTTP charset in `meta`); other responses are `not_html` dead letters;
 WET conversion records are text already. Ids are `<source>/<WARC-Record-ID>`, locations
 `<file>#<WARC-Record-ID>`; url and crawl_date come from WARC-Target-URI and WARC-Date.
-Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`.
+Oversized documents (`read.max_doc_chars`, default 5M characters; bytes for undecoded HTML) are cut at
+a line end before the limit (`read.oversize: cut`, `meta.cut_from_chars`, counter `cut:too_large`) or
+rejected as `too_large` (`oversize: reject`; HTML is always rejected), so one giant record cannot
+exhaust a worker downstream.
+Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`, `cut:too_large`.
 """
 
 from __future__ import annotations
@@ -75,13 +79,38 @@ class SourceConfig:
             raise ValueError(f"sources.{self.name}.format must be one of {FORMATS}, got {self.format!r}")
 
 
+OVERSIZE = ("cut", "reject")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadConfig:
     split_bytes: int = 64 << 20  # range size for uncompressed files
+    max_doc_chars: int = 5_000_000   # a longer document is cut there or rejected (`oversize`), counted
+    oversize: str = "cut"            # cut: keep the first max_doc_chars (at a line end when there is one)
 
     def __post_init__(self) -> None:
         if self.split_bytes < 1024:
             raise ValueError(f"read.split_bytes must be >= 1024, got {self.split_bytes}")
+        if self.max_doc_chars < 1:
+            raise ValueError(f"read.max_doc_chars must be >= 1, got {self.max_doc_chars}")
+        if self.oversize not in OVERSIZE:
+            raise ValueError(f"read.oversize must be one of {', '.join(OVERSIZE)}, got {self.oversize!r}")
+
+
+def limit_size(doc: Document, cfg: ReadConfig) -> Document | Rejected:
+    """A document within `max_doc_chars` (characters of text, bytes of undecoded HTML) as it is; a longer
+    one rejected as `too_large`, or cut at the last line end before the limit (else at the limit) with
+    `meta["cut_from_chars"]` = its original size."""
+    size = len(doc.raw) if doc.raw is not None else len(doc.text)
+    if size <= cfg.max_doc_chars:
+        return doc
+    if cfg.oversize == "reject" or doc.raw is not None:  # HTML cannot be cut safely: rejected
+        return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="too_large", location=doc.location,
+                        text=doc.text[:2000] if doc.raw is None else None, detail=str(size))
+    head = doc.text[:cfg.max_doc_chars]
+    cut = head.rfind("\n")
+    text = head[:cut] if cut > 0 else head
+    return dataclasses.replace(doc, text=text, meta={**doc.meta, "cut_from_chars": str(size)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,9 +422,10 @@ class _ListFilesFn(beam.DoFn):
 
 
 class _ReadRangeFn(beam.DoFn):
-    def __init__(self, sources: tuple[SourceConfig, ...]) -> None:
+    def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
         super().__init__()
         self._sources = {s.name: s for s in sources}
+        self._cfg = cfg
         self._counters = StageCounters(STAGE)
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
@@ -404,6 +434,11 @@ class _ReadRangeFn(beam.DoFn):
         try:
             for item in _records(fr, src):
                 records += 1
+                if isinstance(item, Document):
+                    limited = limit_size(item, self._cfg)
+                    if limited is not item and isinstance(limited, Document):
+                        self._counters.inc("cut:too_large")
+                    item = limited
                 if isinstance(item, Rejected):
                     self._counters.inc(f"dropped:{item.reason}")
                     yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
@@ -440,7 +475,7 @@ class ReadDocuments(beam.PTransform):
             | "SourceNames" >> beam.Create(sorted(s.name for s in self._sources))
             | "ListAndSplit" >> beam.ParDo(_ListFilesFn(self._sources, self._cfg))  # FileRange
             | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRanges" >> beam.ParDo(_ReadRangeFn(self._sources)).with_outputs(
+            | "ReadRanges" >> beam.ParDo(_ReadRangeFn(self._sources, self._cfg)).with_outputs(
                 self.REJECTED, self.COUNTS, main="docs")
         )
         docs = read.docs | "SpreadDocuments" >> beam.Reshuffle()  # Document
