@@ -196,3 +196,32 @@ def test_oversized_documents_are_cut_at_a_line_end_or_rejected(tmp_path):
         assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason)),
                     equal_to([("web/big", "too_large")]), label="rejected")
         assert_that(out[ReadDocuments.COUNTS], equal_to([("web\tbig.jsonl", 2)]), label="counts")
+
+
+def test_parquet_and_plain_text_sources(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"doc": ["p1", "p2", None, "p4"], "body": ["first page", None, "third", "fourth"],
+                      "link": ["https://e.org/1", None, None, None]})
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=2)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "one.txt").write_text("A whole file\nis one document.\n", encoding="utf-8")
+    (tmp_path / "t" / "bad.txt").write_bytes(b"caf\xe9")
+    pq_src = SourceConfig(name="pq", paths=(str(tmp_path / "*.parquet"),), format="parquet",
+                          text_field="body", id_field="doc", url_field="link")
+    txt_src = SourceConfig(name="txt", paths=(str(tmp_path / "t" / "*.txt"),), format="text")
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((pq_src, txt_src), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location, d.url)), equal_to([
+            ("pq/p1", "first page", "a.parquet:1", "https://e.org/1"),
+            ("pq/a.parquet:3", "third", "a.parquet:3", None),   # null id: the location id
+            ("pq/p4", "fourth", "a.parquet:4", None),
+            ("txt/one.txt", "A whole file\nis one document.\n", "one.txt", None)]), label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason, r.location)), equal_to([
+            ("pq/p2", "missing_text", "a.parquet:2"),
+            ("pq/broken.parquet:1", "truncated_file", "broken.parquet:1"),
+            ("txt/bad.txt", "invalid_utf8", "bad.txt")]), label="rejected")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("pq\ta.parquet", 4), ("pq\tbroken.parquet", 1),
+                                                         ("txt\tbad.txt", 1), ("txt\tone.txt", 1)]), label="counts")

@@ -18,6 +18,11 @@ through Beam. A compressed file that ends early or is corrupt yields its good re
 `truncated_file` dead letter at the line where it broke (what followed cannot be known, so it cannot be
 counted); Beam's own readers stop quietly at a cut gzip or zstd stream, so those two are decoded here.
 
+Format `parquet` (one range per file): each row is a record with the source's text/id/url/date columns
+(a null cell counts as a missing field), location `<file>:<row>` (1-based); a file that is not Parquet
+or breaks while reading is one `truncated_file` dead letter after the rows read. Format `text`: each file
+(plain or compressed) is one document, id `<source>/<relative path>`; non-UTF-8 bytes are an
+`invalid_utf8` dead letter.
 Format `warc` (warcio; .warc or .warc.gz, one range per file): a record is a WARC `response` or
 `conversion` record. Responses with an HTML content type become documents whose undecoded bytes wait
 in `raw` for ExtractText (with the HTTP charset in `meta`); other responses are `not_html` dead letters;
@@ -41,6 +46,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -49,7 +55,7 @@ from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
 
 STAGE = "read"
-FORMATS = ("jsonl", "warc")
+FORMATS = ("jsonl", "warc", "parquet", "text")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _GLOB_CHARS = "*?["
 _COUNT_CHUNK = 1 << 22
@@ -163,38 +169,83 @@ def split_file(source: str, path: str, relpath: str, size: int, split_bytes: int
 def parse_record(line: bytes, src: SourceConfig, relpath: str, lineno: int) -> Document | Rejected:
     """Parse one JSONL line into a Document, or a Rejected dead letter naming file and line."""
     location = f"{relpath}:{lineno}"
-    fallback_id = f"{src.name}/{location}"
-
-    def reject(reason: str, doc_id: str = fallback_id) -> Rejected:
-        return Rejected(id=doc_id, source=src.name, stage=STAGE, reason=reason, location=location,
-                        text=line[:2000].decode("utf-8", "replace"))
-
     try:
         raw = line.decode("utf-8")
     except UnicodeDecodeError:
-        return reject("invalid_utf8")
+        return _reject(src, location, "invalid_utf8", line)
     try:
         record = json.loads(raw)
     except (ValueError, RecursionError):  # JSONDecodeError, int digit limit, pathological nesting
-        return reject("invalid_json")
+        return _reject(src, location, "invalid_json", line)
+    return record_document(record, src, location, line)
+
+
+def _reject(src: SourceConfig, location: str, reason: str, raw: bytes | str, doc_id: str | None = None) -> Rejected:
+    text = raw[:2000].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:2000]
+    return Rejected(id=doc_id or f"{src.name}/{location}", source=src.name, stage=STAGE, reason=reason,
+                    location=location, text=text)
+
+
+def record_document(record: Any, src: SourceConfig, location: str, raw: bytes | str) -> Document | Rejected:
+    """A parsed record (a JSON object, a Parquet row) -> Document, or a dead letter (`raw` is kept in it)."""
+    fallback_id = f"{src.name}/{location}"
     if not isinstance(record, dict):
-        return reject("not_object")
+        return _reject(src, location, "not_object", raw)
     doc_id = fallback_id
     if src.id_field and src.id_field in record:
         raw_id = record[src.id_field]
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            return reject(f"bad_type:{src.id_field}")
+            return _reject(src, location, f"bad_type:{src.id_field}", raw)
         doc_id = f"{src.name}/{raw_id}"
     if src.text_field not in record:
-        return reject("missing_text", doc_id)
+        return _reject(src, location, "missing_text", raw, doc_id)
     text = record[src.text_field]
     if not isinstance(text, str):
-        return reject(f"bad_type:{src.text_field}", doc_id)
+        return _reject(src, location, f"bad_type:{src.text_field}", raw, doc_id)
     url, date = _optional_str(record, src.url_field), _optional_str(record, src.date_field)
     if not all(_encodable(v) for v in (text, doc_id, url, date)):  # JSON "\ud83d": a lone surrogate
-        return reject("invalid_utf8", fallback_id)
+        return _reject(src, location, "invalid_utf8", raw)
     return Document(id=doc_id, source=src.name, text=text, location=location,
                     url=url, crawl_date=date, license=src.license, lang=src.lang)
+
+
+def iter_parquet_records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    """Rows of a Parquet file (locations `<file>:<row>`, 1-based): the source's text/id/url/date columns,
+    missing ones as null. A file that is not Parquet, or breaks while reading, raises TruncatedFile after
+    the rows read so far."""
+    import pyarrow.parquet as pq
+
+    fields = [f for f in (src.text_field, src.id_field, src.url_field, src.date_field) if f]
+    row = 0
+    try:
+        with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            pf = pq.ParquetFile(fh)
+            columns = [f for f in dict.fromkeys(fields) if f in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=1024, columns=columns):
+                for record in batch.to_pylist():
+                    row += 1
+                    present = {k: v for k, v in record.items() if v is not None}  # a null cell = no field
+                    yield record_document(present, src, f"{fr.relpath}:{row}",
+                                          json.dumps(record, ensure_ascii=False, default=str))
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise TruncatedFile(row, f"{type(exc).__name__}: {exc}") from None
+
+
+def iter_text_file(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    """A plain-text file is one document (id `<source>/<relative path>`, location the relative path);
+    text that is not UTF-8 is a dead letter."""
+    with FileSystems.open(fr.path) as fh:  # compression from the extension
+        data = fh.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        yield _reject(src, fr.relpath, "invalid_utf8", data, f"{src.name}/{fr.relpath}")
+        return
+    if not text.strip():
+        yield _reject(src, fr.relpath, "missing_text", data, f"{src.name}/{fr.relpath}")
+        return
+    yield Document(id=f"{src.name}/{fr.relpath}", source=src.name, text=text, location=fr.relpath,
+                   license=src.license, lang=src.lang)
 
 
 def _encodable(value: str | None) -> bool:
@@ -400,6 +451,12 @@ def _count_newlines(fh: Any, upto: int) -> int:
 def _records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
     if src.format == "warc":
         yield from iter_warc_records(fr, src)
+        return
+    if src.format == "parquet":
+        yield from iter_parquet_records(fr, src)
+        return
+    if src.format == "text":
+        yield from iter_text_file(fr, src)
         return
     for lineno, line in iter_range_lines(fr):
         yield parse_record(line, src, fr.relpath, lineno)
