@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.config import PipelineConfig
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import WriteArrowShards
+from transforms.atomic import write_atomic
 from transforms.decontam import Decontaminate
 from transforms.document import KEEP, Document, Rejected
 from transforms.exact_dedup import DeduplicateExact
@@ -40,9 +41,7 @@ CURATED_COLUMNS = ["id", "source", "lang", "text", "decision", "quality_score", 
 
 
 def write_json(obj: Any, path: str) -> str:
-    with FileSystems.create(path) as fh:
-        fh.write((json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
-    return path
+    return write_atomic(path, (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _counts_json(entries: list[tuple[str, int]]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from pipeline.config import ConfigError, MixConfig, section_hash
 from pipeline.tokenizer_step import MODEL_FILE
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import shard_relpath
+from transforms.atomic import write_atomic
 from transforms.mix import (
     CLUSTER_CAP,
     END,
@@ -260,7 +261,7 @@ def write_phase_manifests(output: str, phases: tuple[PhaseConfig, ...], mix: Mix
     manifests = {}
     for phase in phases:
         manifest = build_phase_manifest(output, phase, mix, plan, tokenizer)
-        with FileSystems.create(f"{output}/phases/{phase.name}/manifest.json") as fh:
-            fh.write((json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        write_atomic(f"{output}/phases/{phase.name}/manifest.json",
+                     (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         manifests[phase.name] = manifest
     return manifests

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.atomic import write_atomic
 from transforms.document import KEEP
 
 
@@ -186,7 +187,5 @@ def _examples_html(examples: dict[str, list[dict[str, Any]]], table: Any) -> str
 
 
 def write_report(output: str, report: dict[str, Any]) -> None:
-    with FileSystems.create(f"{output}/report/report.json") as fh:
-        fh.write((json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
-    with FileSystems.create(f"{output}/report/report.html") as fh:
-        fh.write(render_html(report).encode())
+    write_atomic(f"{output}/report/report.json", (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(f"{output}/report/report.html", render_html(report).encode())

@@ -23,6 +23,7 @@ from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
 from pipeline.tokenizer_step import build_tokenizer
 from pipeline.train_quality import TrainQualityError, train_quality
+from transforms.atomic import write_atomic
 from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.near_dedup import s_curve
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
@@ -208,8 +209,8 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
         report["quality_model"] = {k: quality_model[k] for k in ("holdout_metrics", "inputs", "model")
                                    if k in quality_model}
     write_report(output, report)
-    with FileSystems.create(f"{output}/run_manifest.json") as fh:
-        fh.write((json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(f"{output}/run_manifest.json",
+                 (json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
     if not report["reconciled"]:
         raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
     return RunResult(output, report, manifests, seconds)

@@ -44,6 +44,7 @@ from tokenizer.train import (
     train_sentencepiece,
 )
 from tokenizer.wrapper import Tokenizer
+from transforms.atomic import write_atomic
 from transforms.document import KEEP
 from transforms.rules import TextView
 
@@ -167,8 +168,7 @@ def _read(path: str) -> bytes | None:
 
 
 def _write(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as fh:
-        fh.write(data)
+    write_atomic(path, data)
 
 
 def _model_facts(tok: Tokenizer) -> dict[str, Any]:

@@ -143,6 +143,10 @@ def test_broken_records_are_dead_letters_with_file_and_line(runs):
     assert len(dead) == len(PLANTED["broken"])
 
 
+def test_no_temporary_files_are_left_behind(runs):
+    assert [p for p in runs["a"].rglob("*") if ".tmp-" in p.name] == []
+
+
 def test_rerun_is_byte_identical(runs):
     a, b = _files(runs["a"]), _files(runs["b"])
     assert a.keys() == b.keys()

@@ -92,3 +92,14 @@ def test_report_flags_counts_that_do_not_add_up(tmp_path):
     report = build_report(str(tmp_path), "filter", {}, 1)
     assert not report["reconciled"]
     assert report["problems"] == ["s: read 3 != curated 1 + rejected 1"]
+
+
+def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    from transforms.atomic import write_atomic
+
+    path = str(tmp_path / "out" / "x.json")
+    (tmp_path / "out").mkdir()
+    write_atomic(path, b"first")
+    write_atomic(path, b"second")
+    assert (tmp_path / "out" / "x.json").read_bytes() == b"second"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.json"]

@@ -12,13 +12,13 @@ Metrics namespace `shards`: `files`, `rows`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.atomic import write_atomic
 from transforms.counters import StageCounters
 from transforms.mix import VALIDATION, PhaseConfig
 from transforms.pack import PackedRows
@@ -70,12 +70,7 @@ class _WriteShardFn(beam.DoFn):
         (phase, split, bucket), packed = element
         buckets = 1 if split == VALIDATION else self._buckets[phase]
         path = FileSystems.join(self._output, shard_relpath(phase, split, bucket, buckets))
-        temp = f"{path}.tmp-{uuid.uuid4().hex}"   # a retried or duplicated bundle never sees a half file
-        with FileSystems.create(temp) as fh:
-            fh.write(shard_bytes(packed))
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([temp], [path])
+        write_atomic(path, shard_bytes(packed))   # a retried or duplicated bundle never sees a half file
         self._counters.inc("files")
         self._counters.inc("rows", packed.rows)
         yield path

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.atomic import write_atomic
 from transforms.document import Document, Rejected
 from transforms.hashing import hash64
 
@@ -72,9 +73,7 @@ class _WritePartFn(beam.DoFn):
         rows = sorted((to_row(it) for it in items if it is not None),
                       key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
         path = part_path(self._directory, part, self._parts)
-        with FileSystems.create(path) as fh:
-            fh.write(table_bytes(rows, schema))
-        yield path
+        yield write_atomic(path, table_bytes(rows, schema))
 
 
 def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, Any]:
