@@ -559,8 +559,7 @@ class _DecontamFn(beam.DoFn):
             doc = dataclasses.replace(doc, scores={**doc.scores, **scores})
         if decision.reason:
             self._counters.inc(f"dropped:{decision.reason}")
-            doc = dataclasses.replace(doc, meta={**doc.meta, "drop_detail": decision.detail})
-            yield pvalue.TaggedOutput(Decontaminate.REJECTED, doc.dropped(STAGE, decision.reason))
+            yield pvalue.TaggedOutput(Decontaminate.REJECTED, doc.dropped(STAGE, decision.reason, decision.detail))
             return
         self._counters.inc("kept")
         yield doc if decision.text is doc.text else dataclasses.replace(doc, text=decision.text)

@@ -36,9 +36,12 @@ class Document:
     decision: str = KEEP         # "keep" or "<stage>:<reason>" (annotate mode keeps dropped documents)
     raw: bytes | None = None     # undecoded HTML of a WARC response, until ExtractText replaces it by text
 
-    def dropped(self, stage: str, reason: str) -> Document:
-        """A copy marking this document as dropped by `stage` for `reason`."""
-        return dataclasses.replace(self, decision=f"{stage}:{reason}")
+    def dropped(self, stage: str, reason: str, detail: str | None = None) -> Document:
+        """A copy marking this document as dropped by `stage` for `reason`; `detail` (what matched: a list,
+        a benchmark, a score) goes to `meta["drop_detail"]` and so to `rejected.detail`."""
+        if detail is None:
+            return dataclasses.replace(self, decision=f"{stage}:{reason}")
+        return dataclasses.replace(self, decision=f"{stage}:{reason}", meta={**self.meta, "drop_detail": detail})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -280,8 +280,7 @@ class _ScoreFn(beam.DoFn):
                 yield doc
             elif threshold is not None and score < threshold:
                 self._counters.inc("dropped:low_quality")
-                doc = dataclasses.replace(doc, meta={**doc.meta, "drop_detail": str(score)})
-                yield pvalue.TaggedOutput(ScoreQuality.REJECTED, doc.dropped(STAGE, "low_quality"))
+                yield pvalue.TaggedOutput(ScoreQuality.REJECTED, doc.dropped(STAGE, "low_quality", str(score)))
             else:
                 self._counters.inc("kept")
                 yield doc
@@ -300,8 +299,8 @@ class _TopFractionFn(beam.DoFn):
             yield doc
         else:
             self._counters.inc("dropped:below_top_fraction")
-            doc = dataclasses.replace(doc, meta={**doc.meta, "drop_detail": str(doc.quality_score)})
-            yield pvalue.TaggedOutput(ScoreQuality.REJECTED, doc.dropped(STAGE, "below_top_fraction"))
+            yield pvalue.TaggedOutput(ScoreQuality.REJECTED,
+                                      doc.dropped(STAGE, "below_top_fraction", str(doc.quality_score)))
 
 
 class _PassFn(beam.DoFn):

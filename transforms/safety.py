@@ -449,8 +449,8 @@ class _SafetyFn(beam.DoFn):
         scores = {**doc.scores, **result.scores}
         if result.reason is not None:
             self._counters.inc(f"dropped:{result.reason}")
-            doc = dataclasses.replace(doc, scores=scores, meta={**doc.meta, "drop_detail": result.detail or ""})
-            yield pvalue.TaggedOutput(FilterSafety.REJECTED, doc.dropped(STAGE, result.reason))
+            doc = dataclasses.replace(doc, scores=scores)
+            yield pvalue.TaggedOutput(FilterSafety.REJECTED, doc.dropped(STAGE, result.reason, result.detail or ""))
             return
         for kind, n in result.redacted.items():
             if n:

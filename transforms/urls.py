@@ -100,8 +100,7 @@ class _BlocklistFn(beam.DoFn):
         if hit:
             reason = f"blocked_domain:{hit[0]}"
             self._counters.inc(f"dropped:{reason}")
-            dropped = dataclasses.replace(doc.dropped(STAGE, reason), meta={**doc.meta, "drop_detail": hit[1]})
-            yield pvalue.TaggedOutput(FilterUrls.REJECTED, dropped)
+            yield pvalue.TaggedOutput(FilterUrls.REJECTED, doc.dropped(STAGE, reason, hit[1]))
             return
         yield doc
 
