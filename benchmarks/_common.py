@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import platform
@@ -54,6 +55,14 @@ def canon(code: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------- run
+
+
+def build_corpus_module():
+    """scripts/build_corpus.py as a module: its readers of ../shared/data (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("_build_corpus", ROOT / "scripts" / "build_corpus.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def require_shared_data(*folders: str) -> Path | None:

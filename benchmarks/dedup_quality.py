@@ -37,7 +37,6 @@ the `verify: exact` runs; the estimated runs are reported next to them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
@@ -95,14 +94,6 @@ BOILER_CODE = [
 ]
 
 
-def _build_corpus_module():
-    path = C.ROOT / "scripts" / "build_corpus.py"
-    spec = importlib.util.spec_from_file_location("_build_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 # ------------------------------------------------------------------------------------------- corpus
 
 
@@ -133,7 +124,7 @@ def _wikitext_chunks(article: str, min_words: int = 150) -> list[str]:
 
 def load_base(root: Path, quick: bool) -> list[dict]:
     """[{"id", "category", "origin", "text"}] of eligible real documents, capped per origin."""
-    bc = _build_corpus_module()
+    bc = C.build_corpus_module()
     from transforms.scripts import is_unspaced
 
     raw: dict[str, list[tuple[str, str]]] = defaultdict(list)   # origin -> [(category, text)]

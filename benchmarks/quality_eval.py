@@ -22,7 +22,6 @@ rules, >= 90% of boilerplate-only documents dropped.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 import time
@@ -36,14 +35,6 @@ KEEP_MIN, DROP_MIN = 0.95, 0.90
 QUICK_PAGES = 200
 _NAV_TAGS = ("nav", "header", "footer", "aside")
 _NAV_WORDS = re.compile(r"menu|nav|footer|sidebar|breadcrumb|cookie|share|social", re.IGNORECASE)
-
-
-def _build_corpus_module():
-    path = C.ROOT / "scripts" / "build_corpus.py"
-    spec = importlib.util.spec_from_file_location("_build_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def detokenize_wikitext(text: str) -> str:
@@ -116,7 +107,7 @@ def run(quick: bool = False) -> dict | None:
     from transforms.rules import RulesConfig
 
     started = time.perf_counter()
-    bc = _build_corpus_module()
+    bc = C.build_corpus_module()
     cfg = RulesConfig()
     wiki_en = [(detokenize_wikitext(d["text"]), "en") for d in bc.read_wikitext(root)]
     wiki_zh = [(d["text"], "zh") for d in bc.read_cmrc(root)]

@@ -16,7 +16,6 @@ Acceptance: stage docs/s >= 0.8 x one `sp.encode(list)` call, on all documents.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 
@@ -28,17 +27,9 @@ VOCAB, QUICK_VOCAB = 16_000, 8_000
 QUICK_DOCS = 600   # per corpus
 
 
-def _build_corpus_module():  # noqa: ANN202
-    path = C.ROOT / "scripts" / "build_corpus.py"
-    spec = importlib.util.spec_from_file_location("_build_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def load_corpora(root, quick: bool) -> dict[str, list[dict]]:  # noqa: ANN001
     """{corpus: [curated-like rows {"id", "source", "lang", "text"}]}."""
-    bc = _build_corpus_module()
+    bc = C.build_corpus_module()
     corpora = {}
     for source in bc.SOURCES:
         rows = [{"id": r["id"], "source": source, "lang": r.get("lang") or "und", "text": r["text"]}

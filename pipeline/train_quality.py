@@ -34,7 +34,6 @@ import contextlib
 import ctypes
 import dataclasses
 import gzip
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -45,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.models import sha256_file
 from transforms.hashing import hash64, unit_interval
 from transforms.quality import (
     DEFAULT_MAX_CHARS,
@@ -169,7 +169,7 @@ def read_examples(cfg: TrainQualityConfig) -> tuple[list[Example], list[dict[str
                 continue
             records[label] += 1
             examples.append(Example(label, text, features))
-        summaries.append({"role": role, "path": path, "sha256": _sha256(path),  # of the file as stored
+        summaries.append({"role": role, "path": path, "sha256": sha256_file(path),  # of the file as stored
                           "records": dict(sorted(records.items())), "skipped": dict(sorted(skipped.items()))})
     return examples, summaries
 
@@ -227,14 +227,6 @@ def _versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -295,7 +287,7 @@ def train_quality(cfg: TrainQualityConfig, output_path: str) -> dict[str, Any]:
         skipped.update(summary["skipped"])
     sidecar = {
         "format": SIDECAR_FORMAT,
-        "model": {"file": os.path.basename(output_path), "sha256": _sha256(output_path),
+        "model": {"file": os.path.basename(output_path), "sha256": sha256_file(output_path),
                   "labels": {"positive": HQ_LABEL, "negative": LQ_LABEL}},
         "features": {"function": "transforms.quality.quality_features", "version": FEATURES_VERSION,
                      "max_chars": cfg.max_chars},
