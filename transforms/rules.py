@@ -520,10 +520,14 @@ class _RulesFn(beam.DoFn):
         super().__init__()
         self._cfg = cfg
         self._counters = StageCounters(STAGE)
+        self._by_lang: dict[str | None, RulesConfig] = {}   # thresholds with each language's overrides
 
     def process(self, doc: Document) -> Iterable[Any]:
         self._counters.inc("docs_in")
-        result = evaluate(doc.text, doc.lang, self._cfg.rule_sets_for(doc.source), self._cfg)
+        cfg = self._by_lang.get(doc.lang)
+        if cfg is None:
+            cfg = self._by_lang[doc.lang] = self._cfg.for_language(doc.lang)
+        result = evaluate(doc.text, doc.lang, self._cfg.rule_sets_for(doc.source), cfg)
         reason = result.reason
         text = doc.text if reason else result.text  # a dropped document keeps its text as it came in
         doc = dataclasses.replace(doc, text=text, scores={**doc.scores, **result.scores})
