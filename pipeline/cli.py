@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
                                 "-- --direct_running_mode=multi_processing --direct_num_workers=2")
     run.add_argument("--config", required=True, help="YAML config (see configs/sample.yaml)")
     run.add_argument("--output", required=True, help="output directory (local path or gs://, s3://)")
+    run.add_argument("--force", action="store_true",
+                     help="redo every stage (by default stages whose completion marker in OUTPUT/stages/ "
+                          "matches the config and inputs are skipped)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logging")
     sub.add_parser("fetch-models", help="download and verify the default language-ID model (lid.176.ftz)")
     tq = sub.add_parser("train-quality", help="train the fastText quality classifier (pipeline/train_quality.py)")
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config)
-        result = run(cfg, args.output, beam_args)
+        result = run(cfg, args.output, beam_args, force=args.force)
     except (ConfigError, ShortfallError) as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2
@@ -170,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     trained = result.report.get("quality_model")
     if trained:
         m = trained["holdout_metrics"]
-        print(f"quality model:     {out}/quality/quality.bin (trained by this run; held-out precision "
+        when = "an earlier run into this output" if "quality_model" in result.skipped else "this run"
+        print(f"quality model:     {out}/quality/quality.bin (trained by {when}; held-out precision "
               f"{m['precision']:.3f}, recall {m['recall']:.3f})")
+    if result.skipped:
+        print(f"skipped (up to date, see {out}/stages/): {', '.join(result.skipped)}"
+              + ("" if result.done else "; nothing to do (--force redoes every stage)"))
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     return 0

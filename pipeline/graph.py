@@ -63,6 +63,7 @@ def _keep_text_sample(rej: Rejected, seed: int, fraction: float) -> Rejected:
 
 
 EXAMPLES_FILE = "report/drop_examples.json"
+AUDIT_FILE = "report/near_dedup_audit.json"
 
 
 def _doc_example(doc: Document, seed: int, chars: int) -> tuple[str, tuple]:
@@ -138,7 +139,7 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
         dropped.append(out[transform.REJECTED])
         if isinstance(transform, DeduplicateNearDuplicates) and cfg.near_dedup.audit_clusters:
             _ = out[transform.AUDIT] | "WriteDedupAudit" >> beam.Map(
-                write_json, f"{output}/report/near_dedup_audit.json")
+                write_json, f"{output}/{AUDIT_FILE}")
 
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
     dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)
@@ -185,8 +186,11 @@ def curated_parts(output: str, parts: int) -> list[str]:
 
 
 def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: Tokenizer,
-                 parts: Iterable[str], ledger: Ledger | None = None) -> None:
-    """`ledger`: what earlier runs' phases consumed (`mix.previous`, pipeline/manifest.py)."""
+                 parts: Iterable[str], ledger: Ledger | None = None,
+                 write: Iterable[str] | None = None) -> None:
+    """`ledger`: what earlier runs' phases consumed (`mix.previous`, pipeline/manifest.py). `write`: the
+    phases to pack and write (default all; a resumed run skips the phases that are up to date). The plan
+    always covers every phase: each phase's selection depends on what the earlier ones consumed."""
     rows = (
         p
         | "CuratedParts" >> beam.Create(sorted(parts))
@@ -196,5 +200,10 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
     tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
     mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix, ledger)
     _ = mixed["plan"] | "WritePlan" >> beam.Map(write_json, f"{output}/phases/plan.json")
-    packed = mixed["assigned"] | "Pack" >> PackSequences(cfg.phases, cfg.mix.seed, tokenizer.pad_id)
-    _ = packed | "WriteShards" >> WriteArrowShards(output, cfg.phases)
+    names = {ph.name for ph in cfg.phases} if write is None else set(write)
+    phases = tuple(ph for ph in cfg.phases if ph.name in names)
+    assigned = mixed["assigned"]
+    if len(phases) < len(cfg.phases):
+        assigned = assigned | "OnlyPhasesToWrite" >> beam.Filter(lambda kv, keep: kv[0][0] in keep, names)
+    packed = assigned | "Pack" >> PackSequences(phases, cfg.mix.seed, tokenizer.pad_id)
+    _ = packed | "WriteShards" >> WriteArrowShards(output, phases)

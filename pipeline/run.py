@@ -17,15 +17,18 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.config import ConfigError, PipelineConfig, section_hash, to_dict
-from pipeline.graph import build_curation, build_mixing, curated_parts
+from pipeline.graph import AUDIT_FILE, EXAMPLES_FILE, build_curation, build_mixing, curated_parts
 from pipeline.manifest import load_ledger, remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
-from pipeline.tokenizer_step import build_tokenizer
+from pipeline.resume import Resume, Stage, fingerprint_files, stage_key
+from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer, report_from_sidecar, tokenizer_report
 from pipeline.train_quality import TrainQualityError, train_quality
+from tokenizer.wrapper import Tokenizer
 from transforms.atomic import write_atomic
 from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.near_dedup import s_curve
+from transforms.parquet_out import part_path
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
 from transforms.safety import load_blocklists
 
@@ -39,6 +42,8 @@ class RunResult:
     report: dict[str, Any]
     manifests: dict[str, dict[str, Any]]
     seconds: dict[str, float]
+    skipped: tuple[str, ...] = ()   # stages found complete (pipeline/resume.py)
+    done: tuple[str, ...] = ()      # stages this run did
 
 
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
@@ -104,28 +109,38 @@ def check_pinned_tokenizer(path: str) -> None:
 QUALITY_MODEL = "quality/quality.bin"
 
 
-def prepare_quality(cfg: PipelineConfig, output: str) -> tuple[QualityConfig, dict[str, Any] | None]:
-    """The quality stage's config with its model path, and the trained model's sidecar (when the run
-    trains it from `quality.train`). A missing or incompatible model is a ConfigError."""
+def prepare_quality(cfg: PipelineConfig, output: str, resume: Resume | None = None,
+                    ) -> tuple[QualityConfig, dict[str, Any] | None, Any]:
+    """The quality stage's config with its model path, the trained model's sidecar (when the run trains
+    it from `quality.train`), and what the curation stage's key takes from the model (the training
+    stage's key, or the given model's fingerprint). A missing or incompatible model is a ConfigError."""
     section = cfg.quality
     if section.train is not None:
         if "://" in output:
             raise ConfigError("quality.train writes the model locally: give a local --output or train with "
                               "`curate train-quality` and set quality.model")
         path = f"{output}/{QUALITY_MODEL}"
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            train_quality(section.train, path)
-        except TrainQualityError as exc:
-            raise ConfigError(f"quality.train: {exc}") from None
+        train = section.train
+        stage = Stage("quality_model", stage_key(train, fingerprint_files(
+            [*train.labelled, *train.positive, *train.negative])), (QUALITY_MODEL, QUALITY_MODEL + ".json"))
+        resume = resume or Resume(output, force=True)
+        if not resume.is_complete(stage):
+            resume.start(stage)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                train_quality(train, path)
+            except TrainQualityError as exc:
+                raise ConfigError(f"quality.train: {exc}") from None
+            resume.complete(stage)
         with open(sidecar_path(path), encoding="utf-8") as fh:
-            return section.stage(path), json.load(fh)
+            return section.stage(path), json.load(fh), stage.key
     if section.model is not None:
         try:
             check_model(section.model, section.max_chars)
         except QualityModelError as exc:
             raise ConfigError(str(exc)) from None
-    return section.stage(section.model), None
+        return section.stage(section.model), None, fingerprint_files([section.model])
+    return section.stage(None), None, None
 
 
 def _git_sha() -> str | None:
@@ -164,37 +179,118 @@ def run_manifest(cfg: PipelineConfig, report: dict[str, Any], tokenizer_sha: str
     }
 
 
-def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
+def curation_stage(cfg: PipelineConfig, quality_input: Any) -> Stage:
+    """curated/, rejected/, counts/ and the curation's report files: keyed by every section the curation
+    job reads (not `run.name`, `tokenizer`, `mix`, `phases`) and the fingerprints of every file it reads."""
+    run_section = {k: v for k, v in to_dict(cfg.run).items() if k != "name"}
+    sections = {"run": run_section, "sources": cfg.sources, "read": cfg.read, "urls": cfg.urls,
+                "extract": cfg.extract, "normalize": cfg.normalize, "exact_dedup": cfg.exact_dedup,
+                "langid": cfg.langid, "rules": cfg.rules, "safety": cfg.safety, "quality": cfg.quality,
+                "near_dedup": cfg.near_dedup, "decontam": cfg.decontam}
+    inputs = {"sources": {src.name: fingerprint_files(src.paths) for src in cfg.sources},
+              "langid_model": fingerprint_files([cfg.langid.model]),
+              "url_blocklists": fingerprint_files(cfg.urls.blocklists),
+              "word_blocklists": fingerprint_files(cfg.safety.word_blocklists.values()) if cfg.safety.enabled else [],
+              "eval_sets": (fingerprint_files(p for paths in cfg.decontam.eval_sets.values() for p in paths)
+                            if cfg.decontam.enabled else []),
+              "quality_model": quality_input}
+    parts = cfg.run.parts
+    outputs = [part_path(kind, k, parts) for kind in ("curated", "rejected") for k in range(parts)]
+    outputs.append("counts/records_read.json")
+    if cfg.run.examples_per_reason:
+        outputs.append(EXAMPLES_FILE)
+    if cfg.near_dedup.enabled and cfg.near_dedup.audit_clusters:
+        outputs.append(AUDIT_FILE)
+    return Stage("curation", stage_key(sections, inputs), tuple(outputs))
+
+
+def tokenizer_stage(cfg: PipelineConfig, curation: Stage) -> Stage:
+    pinned = fingerprint_files([cfg.tokenizer.model]) if cfg.tokenizer.model is not None else None
+    return Stage("tokenizer", stage_key(cfg.tokenizer, pinned, [curation.key]), (MODEL_FILE, SIDECAR_FILE))
+
+
+def phase_stages(cfg: PipelineConfig, tokenizer: Stage) -> list[Stage]:
+    """One stage per phase; phase k's key covers phases 1..k (earlier phases consume documents first),
+    `mix`, the tokenizer stage and the ledgers of `mix.previous`. Outputs are known once written."""
+    ledgers = fingerprint_files(f"{prev.rstrip('/')}/phases/*/manifest.json" for prev in cfg.mix.previous)
+    return [Stage(f"phase-{ph.name}", stage_key({"mix": cfg.mix, "phases": cfg.phases[:k + 1]}, ledgers,
+                                                [tokenizer.key]), (f"phases/{ph.name}/manifest.json",))
+            for k, ph in enumerate(cfg.phases)]
+
+
+def _phase_outputs(phase: str, manifest: dict[str, Any]) -> list[str]:
+    files = [f"phases/{phase}/manifest.json", "phases/plan.json"]
+    files += [f"phases/{phase}/{s['file']}" for s in manifest["shards"]]
+    files += [f"phases/{phase}/validation/{s['file']}" for s in manifest["validation"]["shards"]]
+    return files
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    with FileSystems.open(path) as fh:
+        return json.loads(fh.read())
+
+
+def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = False) -> RunResult:
+    """The whole run. Stages whose completion marker matches (pipeline/resume.py) are skipped; `force`
+    redoes every stage."""
     check_inputs(cfg)
     output = output if "://" in output else os.path.abspath(output)
+    resume = Resume(output, force)
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
-    quality, quality_model = prepare_quality(cfg, output)
+    quality, quality_model, quality_input = prepare_quality(cfg, output, resume)
     seconds["quality_training"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    with make_pipeline(beam_args) as p:
-        build_curation(p, cfg, output, quality)
+    curation = curation_stage(cfg, quality_input)
+    if not resume.is_complete(curation):
+        resume.start(curation)
+        with make_pipeline(beam_args) as p:
+            build_curation(p, cfg, output, quality)
+        curation_done = True
+    else:
+        curation_done = False
     seconds["curation"] = time.perf_counter() - start
 
     curation_report = build_report(output, cfg.run.mode, {}, cfg.run.parts)
     if not curation_report["reconciled"]:  # fail before anything downstream looks complete
         write_report(output, curation_report)
         raise ReconciliationError("counts do not reconcile: " + "; ".join(curation_report["problems"]))
+    if curation_done:
+        resume.complete(curation)
 
     start = time.perf_counter()
     parts = curated_parts(output, cfg.run.parts)
-    tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources])
-    tokenizer = tokenizer_step.tokenizer
+    tok_stage = tokenizer_stage(cfg, curation)
+    if resume.is_complete(tok_stage):
+        tokenizer = Tokenizer(_read_file(f"{output}/{MODEL_FILE}"))
+        tokenizer_summary = tokenizer_report(output)
+    else:
+        resume.start(tok_stage)
+        tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources],
+                                         reuse=not force)
+        # the report describes the model (trained or pinned), not whether this invocation reused it
+        tokenizer, tokenizer_summary = tokenizer_step.tokenizer, report_from_sidecar(tokenizer_step.sidecar)
+        resume.complete(tok_stage)
     seconds["tokenizer"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    remove_phase_manifests(output, cfg.phases)  # a manifest's presence must keep meaning "complete"
-    ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs' phases consumed
-    with make_pipeline(beam_args) as p:
-        build_mixing(p, cfg, output, tokenizer, parts, ledger)
-    manifests = write_phase_manifests(output, cfg.phases, cfg.mix, tokenizer)
+    stages = phase_stages(cfg, tok_stage)
+    stale = tuple(ph for ph, st in zip(cfg.phases, stages, strict=True) if not resume.is_complete(st))
+    if stale:
+        for ph, st in zip(cfg.phases, stages, strict=True):
+            if ph in stale:
+                resume.start(st)
+        remove_phase_manifests(output, stale)  # a manifest's presence must keep meaning "complete"
+        ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs consumed
+        with make_pipeline(beam_args) as p:
+            build_mixing(p, cfg, output, tokenizer, parts, ledger, write=[ph.name for ph in stale])
+        written = write_phase_manifests(output, stale, cfg.mix, tokenizer)
+        for ph, st in zip(cfg.phases, stages, strict=True):
+            if ph in stale:
+                resume.complete(st, _phase_outputs(ph.name, written[ph.name]))
+    manifests = {ph.name: _read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
     seconds["mixing"] = time.perf_counter() - start
 
     benchmarks = tuple(cfg.decontam.eval_sets) if cfg.decontam.enabled else ()
@@ -204,7 +300,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
         nd = cfg.near_dedup
         report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,
                                 "threshold": nd.threshold, "candidate_probability": s_curve(nd.bands, nd.rows)}
-    report["tokenizer"] = tokenizer_step.report()  # origin, sample per language/source, held-out fertility
+    report["tokenizer"] = tokenizer_summary  # origin, sample per language/source, held-out fertility
     if quality_model is not None:
         report["quality_model"] = {k: quality_model[k] for k in ("holdout_metrics", "inputs", "model")
                                    if k in quality_model}
@@ -213,4 +309,9 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str]) -> RunResult:
                  (json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
     if not report["reconciled"]:
         raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
-    return RunResult(output, report, manifests, seconds)
+    return RunResult(output, report, manifests, seconds, tuple(resume.skipped), tuple(resume.done))
+
+
+def _read_file(path: str) -> bytes:
+    with FileSystems.open(path) as fh:
+        return fh.read()

@@ -177,7 +177,7 @@ def _model_facts(tok: Tokenizer) -> dict[str, Any]:
 
 
 def train_or_reuse(cfg: TokenizerTrainConfig, docs: Iterable[CuratedDoc], model_path: str, sidecar_path: str,
-                   *, sources: Iterable[str] | None = None) -> TokenizerResult:
+                   *, sources: Iterable[str] | None = None, reuse: bool = True) -> TokenizerResult:
     """Trains a model on a sample of `docs` into model_path + sidecar_path, or reuses the model there when
     its sidecar records the same sample and training config; then measures fertility on held-out docs.
     `docs` is read more than once. `sources` (the config's source names) makes unknown
@@ -192,7 +192,7 @@ def train_or_reuse(cfg: TokenizerTrainConfig, docs: Iterable[CuratedDoc], model_
     existing_model, existing_sidecar = _read(model_path), _read(sidecar_path)
     old = json.loads(existing_sidecar) if existing_sidecar else {}
     tok = Tokenizer(existing_model) if existing_model else None
-    if (tok is not None and old.get("sample") == probe["sample"]
+    if (reuse and tok is not None and old.get("sample") == probe["sample"]
             and _model_fields(old.get("train_config")) == cfg.model_fields()
             and old.get("model", {}).get("sha256") == tok.sha256):
         log.info("tokenizer: reusing %s (same sample and training config)", model_path)
@@ -237,7 +237,7 @@ def copy_pinned(cfg: TokenizerConfig, docs: Iterable[CuratedDoc], model_path: st
 
 
 def build_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,
-                    sources: Iterable[str] | None = None) -> TokenizerResult:
+                    sources: Iterable[str] | None = None, reuse: bool = True) -> TokenizerResult:
     """The tokenizer step of a run: pinned model copied, or trained/reused in <output>/tokenizer/, with
     its sidecar (sample, fertility). A user-fixable problem raises ConfigError (one line)."""
     docs = CuratedParts(parts)
@@ -245,7 +245,7 @@ def build_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,
     try:
         if cfg.model is not None:
             return copy_pinned(cfg, docs, model_path, sidecar_path)
-        return train_or_reuse(cfg.train, docs, model_path, sidecar_path, sources=sources)
+        return train_or_reuse(cfg.train, docs, model_path, sidecar_path, sources=sources, reuse=reuse)
     except TokenizerTrainError as exc:
         raise ConfigError(f"tokenizer: {exc}") from None
 

@@ -7,15 +7,31 @@ FileSystems (local paths, gs://, s3://; on object stores rename is a copy and de
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 from apache_beam.io.filesystems import FileSystems
+
+# Fault injection for the kill tests (tests/test_resume.py): when a path being written contains the value
+# of this variable, the writer creates the file named by CURATE_TEST_HANG_FLAG and stops between writing
+# the temporary file and renaming it, so a test can SIGKILL the run at exactly that point.
+HANG_ENV, HANG_FLAG_ENV = "CURATE_TEST_HANG_BEFORE_RENAME", "CURATE_TEST_HANG_FLAG"
+
+
+def _fault_point(path: str) -> None:
+    target = os.environ.get(HANG_ENV)
+    if target and target in path:
+        with open(os.environ[HANG_FLAG_ENV], "w", encoding="utf-8") as fh:
+            fh.write(path)
+        time.sleep(3600)
 
 
 def write_atomic(path: str, data: bytes) -> str:
     temp = f"{path}.tmp-{uuid.uuid4().hex}"
     with FileSystems.create(temp) as fh:
         fh.write(data)
+    _fault_point(path)
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([temp], [path])
