@@ -30,6 +30,7 @@ from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.near_dedup import s_curve
 from transforms.parquet_out import part_path
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
+from transforms.read import SourceConfig, is_compressed
 from transforms.safety import load_blocklists
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,40 @@ def check_inputs(cfg: PipelineConfig) -> None:
     if cfg.tokenizer.model is not None:
         check_pinned_tokenizer(cfg.tokenizer.model)
     load_ledger(cfg.mix.previous, (), None)  # mix.previous readable now; names and tokenizer are checked later
+    check_budgets(cfg)
+
+
+def token_bound(src: SourceConfig) -> int | None:
+    """An upper bound on the tokens a source's input can give in one pass, from file sizes alone: a token
+    covers at least one byte of text (byte fallback) and each document adds BOS and EOS; a JSONL record or
+    WARC record takes at least 12 bytes. None when compressed or columnar files make sizes say nothing."""
+    bound = 0
+    for pattern in src.paths:
+        for meta in FileSystems.match([pattern])[0].metadata_list:
+            if src.format == "parquet" or is_compressed(meta.path):
+                return None
+            docs = 1 if src.format == "text" else meta.size_in_bytes // 12 + 1
+            bound += meta.size_in_bytes + 2 * docs
+    return bound
+
+
+def check_budgets(cfg: PipelineConfig) -> None:
+    """A phase with `on_shortfall: error` whose bucket needs more tokens than its source's files could
+    ever give (token_bound x max_epochs) fails now, not after hours of curation."""
+    bounds: dict[str, int | None] = {}
+    for phase in cfg.phases:
+        if phase.on_shortfall != "error":
+            continue
+        for bucket in phase.buckets():
+            src = next(s for s in cfg.sources if s.name == bucket.source)
+            if src.name not in bounds:
+                bounds[src.name] = token_bound(src)
+            bound = bounds[src.name]
+            if bound is not None and bucket.target > bound * bucket.max_epochs:
+                raise ConfigError(
+                    f"phases.{phase.name}: bucket {bucket.name} needs {bucket.target} tokens but sources.{src.name} "
+                    f"can give at most {bound * bucket.max_epochs} ({bucket.max_epochs} epoch(s) of its input "
+                    "files' size): an impossible budget with on_shortfall: error")
 
 
 def check_pinned_tokenizer(path: str) -> None:

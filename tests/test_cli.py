@@ -65,6 +65,34 @@ def test_stage_config_errors_are_one_line_naming_the_key_or_file(tmp_path, secti
     assert "Traceback" not in result.stderr
 
 
+_SRC = "sources: [{name: web, paths: [SRC/*.yaml]}, {name: code, paths: [SRC/*.yaml]}]\n"
+
+
+@pytest.mark.parametrize(("phases", "message"), [
+    ("run: {parts: two}\nphases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 1}}]",
+     "curate: error: run.parts must be int, got 'two'"),
+    ("phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 0.5, books: 0.5}}]",
+     "curate: error: phases.p.weights: unknown source 'books'; known: ['web', 'code']"),
+    ("phases: [{name: p, tokens: 10, seq_len: 8, weights: {web: 0.6, code: 0.6}}]",
+     "curate: error: phases.p.weights must sum to 1, got 1.2 (web: 0.6, code: 0.6)"),
+    ("phases: [{name: p, tokens: 100, seq_len: 8, weights: {web: 0.999, code: 0.001}}]",
+     "curate: error: phases.p: bucket code gets 0 of the phase's 100 tokens"),
+    ("phases: [{name: p, tokens: 1000000, seq_len: 8, weights: {web: 1}, on_shortfall: error}]",
+     "curate: error: phases.p: bucket web needs 1000000 tokens but sources.web can give at most"),
+    ("phases: [{name: '..', tokens: 10, seq_len: 8, weights: {web: 1}}]",
+     "curate: error: phases: a name is a directory under phases/"),
+])
+def test_phase_config_errors_fail_before_any_work(tmp_path, phases, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(_SRC.replace("SRC", str(tmp_path)) + phases + "\n")
+    result = _curate("run", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("curate:")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()   # nothing started
+
+
 def _normalizing_model(path):
     """A SentencePiece model with the library's defaults (NFKC, extra whitespace removed) plus the ids the
     pipeline needs: it loads, but text does not round-trip."""

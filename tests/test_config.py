@@ -31,7 +31,7 @@ def test_defaults_and_path_resolution():
     ({"run": {"mode": "fast"}}, "run.mode must be one of"),
     ({"run": {"seed": "x"}}, "run.seed must be int"),
     ({"near_dedup": {"bandz": 3}}, "unknown config key near_dedup.bandz"),
-    ({"phases": [{"name": "p", "tokens": 1, "seq_len": 16, "weights": {"nope": 1}}]},
+    ({"phases": [{"name": "p", "tokens": 100, "seq_len": 16, "weights": {"nope": 1}}]},
      "phases.p.weights: unknown source 'nope'"),
     ({"sources": [{"name": "web"}]}, "missing config key sources[0].paths"),
     ({"rules": {"default": ["x_v9"]}}, "unknown rule set 'x_v9'"),

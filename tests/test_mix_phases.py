@@ -211,7 +211,7 @@ def test_phase_config_errors_name_the_key(kwargs, message):
 def test_yaml_fields_load_and_are_checked_against_mix():
     raw = {"sources": [{"name": "web", "paths": ["d/*.jsonl"]}, {"name": "books", "paths": ["b/*.jsonl"]}],
            "mix": {"quality_tiers": 3, "previous": ["../run1"]},
-           "phases": [{"name": "long", "tokens": 100, "seq_len": 16, "weights": {"web": 2, "books": 1},
+           "phases": [{"name": "long", "tokens": 100, "seq_len": 16, "weights": {"web": 0.667, "books": 0.333},
                        "tiers": {"web": {"q0": 1, "q1": 1}}, "min_tokens": 8, "max_epochs": {"books": 4},
                        "reusable": ["books"], "cluster_weighted": ["books"]}]}
     cfg = config_from_dict(raw, Path("/base/configs"))

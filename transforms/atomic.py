@@ -28,6 +28,10 @@ def _fault_point(path: str) -> None:
 
 
 def write_atomic(path: str, data: bytes) -> str:
+    """Writes `data` to `path` whole or not at all. A path with a '..' segment is refused: every output
+    path is built from the output directory and names the config checks, never climbing out of it."""
+    if ".." in path.replace("\\", "/").split("/"):
+        raise ValueError(f"refusing to write outside the output directory: {path}")
     temp = f"{path}.tmp-{uuid.uuid4().hex}"
     with FileSystems.create(temp) as fh:
         fh.write(data)

@@ -93,6 +93,10 @@ class Bucket:
     cluster_weighted: bool
 
 
+_PHASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")  # no '/', '..' or hidden names: paths stay inside
+WEIGHT_SUM_TOLERANCE = 1e-6   # phase weights are fractions of the phase's tokens: they must sum to 1
+
+
 @dataclasses.dataclass(frozen=True)
 class PhaseConfig:
     name: str
@@ -111,12 +115,16 @@ class PhaseConfig:
 
     def __post_init__(self) -> None:
         where = f"phases.{self.name}"
-        if not self.name or "/" in self.name:
-            raise ValueError(f"phases: name must be non-empty without '/', got {self.name!r}")
+        if not _PHASE_NAME.fullmatch(self.name):
+            raise ValueError(f"phases: a name is a directory under phases/ (letters, digits, '.', '_', '-', not "
+                             f"starting with '.' or '-', at most 100 characters), got {self.name!r}")
         if self.tokens <= 0 or self.seq_len <= 1 or self.pack_buckets < 1:
             raise ValueError(f"{where}: tokens, seq_len and pack_buckets must be positive (seq_len > 1)")
         if not self.weights or any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError(f"{where}.weights must be non-negative with a positive sum")
+        if abs(sum(self.weights.values()) - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(f"{where}.weights must sum to 1, got {sum(self.weights.values()):.6g} "
+                             f"({', '.join(f'{k}: {v:g}' for k, v in self.weights.items())})")
         if any("@" in s for s in self.weights):
             raise ValueError(f"{where}.weights: keys are sources; split a source by quality with {where}.tiers")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -145,6 +153,10 @@ class PhaseConfig:
         for bucket, epochs in self.max_epochs.items():
             if not 1 <= epochs <= MAX_EPOCHS_LIMIT:
                 raise ValueError(f"{where}.max_epochs.{bucket} must be in [1, {MAX_EPOCHS_LIMIT}], got {epochs}")
+        empty = [b for b, target in self.targets().items() if target == 0]
+        if empty:
+            raise ValueError(f"{where}: bucket {empty[0]} gets 0 of the phase's {self.tokens} tokens (weight too "
+                             "small for the budget): an impossible budget; give it weight 0 or raise tokens")
 
     def _shares(self) -> list[tuple[str, str, int | None, float]]:
         """(bucket, source, tier, share of the phase) for every bucket with a positive share."""
