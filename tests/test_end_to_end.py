@@ -200,7 +200,7 @@ def test_removed_duplicates_name_their_survivor(runs):
             assert row["detail"] in curated, row
 
 
-def test_one_file_or_seven_files_give_the_same_survivors_and_clusters(tmp_path):
+def test_one_file_or_seven_files_give_the_same_survivors_clusters_and_shards(tmp_path):
     import gzip
 
     lines = [ln for name in ("web_en", "encyclopedia") for ln in
@@ -210,7 +210,7 @@ def test_one_file_or_seven_files_give_the_same_survivors_and_clusters(tmp_path):
     (tmp_path / "one" / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for k in range(7):
         (tmp_path / "seven" / f"part{k}.jsonl").write_text("\n".join(lines[k::7]) + "\n", encoding="utf-8")
-    results = {}
+    results, shards = {}, {}
     for layout in ("one", "seven"):
         config = tmp_path / f"{layout}.yaml"
         config.write_text(
@@ -219,5 +219,9 @@ def test_one_file_or_seven_files_give_the_same_survivors_and_clusters(tmp_path):
             "phases: [{name: p, tokens: 20000, seq_len: 1024, weights: {web: 1}}]\n")
         out = _run(tmp_path / f"out-{layout}", config=config)
         results[layout] = {i: (r["text"], r["cluster_id"], r["cluster_size"]) for i, r in curated_table(out).items()}
+        shards[layout] = {str(f.relative_to(out)): f.read_bytes() for f in sorted((out / "phases").rglob("*"))
+                          if f.is_file()} | {"tokenizer": (out / "tokenizer" / "tokenizer.model").read_bytes()}
     assert len(results["one"]) > 250
     assert results["one"] == results["seven"]
+    assert len([k for k in shards["one"] if k.endswith(".arrow")]) == 2
+    assert shards["one"] == shards["seven"]   # shards, manifest and plan byte-identical
