@@ -27,7 +27,9 @@ run_manifest.json).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +43,21 @@ from transforms.atomic import write_atomic
 log = logging.getLogger(__name__)
 STAGES_DIR = "stages"
 MARKER_FORMAT = 1
+VERSIONED = ("multiphase-curation", "apache-beam", "fasttext-numpy2", "datasketch", "sentencepiece", "pyarrow",
+             "numpy", "xxhash", "trafilatura", "ftfy")
+
+
+@functools.cache
+def code_versions() -> dict[str, str]:
+    """Versions of this package and of the libraries whose behaviour shapes the outputs. They are part of
+    every stage's key: an upgrade redoes the stages instead of mixing outputs of two versions."""
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def fingerprint_files(patterns: Iterable[str]) -> list[list[Any]]:
@@ -57,9 +74,10 @@ def fingerprint_files(patterns: Iterable[str]) -> list[list[Any]]:
 
 
 def stage_key(config: Any, inputs: Any = None, upstream: Sequence[str] = ()) -> str:
-    """The key of a stage: config sections (dataclasses, mappings, lists, scalars), input fingerprints
-    and the keys of the stages it reads."""
-    payload = {"config": to_dict(config), "inputs": to_dict(inputs), "upstream": list(upstream)}
+    """The key of a stage: config sections (dataclasses, mappings, lists, scalars), input fingerprints,
+    the keys of the stages it reads, and the code's versions."""
+    payload = {"config": to_dict(config), "inputs": to_dict(inputs), "upstream": list(upstream),
+               "code": code_versions()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

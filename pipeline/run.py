@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from pipeline.graph import AUDIT_FILE, EXAMPLES_FILE, build_curation, build_mixi
 from pipeline.manifest import load_ledger, remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.report import ReconciliationError, build_report, write_report
-from pipeline.resume import Resume, Stage, fingerprint_files, stage_key
+from pipeline.resume import Resume, Stage, code_versions, fingerprint_files, stage_key
 from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer, report_from_sidecar, tokenizer_report
 from pipeline.train_quality import TrainQualityError, train_quality
 from tokenizer.wrapper import Tokenizer
@@ -34,7 +33,6 @@ from transforms.read import SourceConfig, is_compressed
 from transforms.safety import load_blocklists
 
 log = logging.getLogger(__name__)
-VERSIONED = ("apache-beam", "fasttext-numpy2", "datasketch", "sentencepiece", "pyarrow", "numpy", "xxhash")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,13 +186,7 @@ def _git_sha() -> str | None:
 
 
 def _versions() -> dict[str, str]:
-    versions = {}
-    for name in VERSIONED:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return code_versions()
 
 
 def run_manifest(cfg: PipelineConfig, report: dict[str, Any], tokenizer_sha: str) -> dict[str, Any]:
