@@ -105,13 +105,15 @@ class NearDedupConfig:
 
 @functools.lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str]:
-    """Punctuation and symbols -> space, decimal digits -> '0', every Unicode space -> ' ' (so the folded
-    text splits the same way as bytes and as str); built once per process."""
+    """Punctuation, symbols and control characters -> space, decimal digits -> '0', every Unicode space ->
+    ' ' (so the folded text splits the same way as bytes and as str); built once per process. Controls are
+    never tokens (normalized text holds none but \\n and \\t): U+0000 as a character token would be 0 and
+    add nothing to an n-gram's position-weighted hash, so "中" and "中\\x00" would get the same hash."""
     table = {}
     for code in range(0x110000):
         char = chr(code)
         cat = unicodedata.category(char)
-        if cat[0] in "PS" or char.isspace():
+        if cat[0] in "PS" or cat == "Cc" or char.isspace():
             table[code] = " "
         elif cat == "Nd":
             table[code] = "0"
