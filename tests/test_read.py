@@ -225,3 +225,161 @@ def test_parquet_and_plain_text_sources(tmp_path):
             ("txt/bad.txt", "invalid_utf8", "bad.txt")]), label="rejected")
         assert_that(out[ReadDocuments.COUNTS], equal_to([("pq\ta.parquet", 4), ("pq\tbroken.parquet", 1),
                                                          ("txt\tbad.txt", 1), ("txt\tone.txt", 1)]), label="counts")
+
+
+# ---------------------------------------------------------------- hostile inputs (issue 7): regressions
+
+def test_duplicate_ids_keep_the_first_occurrence_and_reject_the_others(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "first"}\n{"id": "x", "text": "second"}\n'
+                                      '{"id": 7, "text": "int"}\n' + "\n" * 8 + '{"id": "7", "text": "str"}\n'
+                                      '{"id": "x", "text": "first"}\n')
+    (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "other file"}\n{"id": "y", "text": "unique"}\n')
+    src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl"),), id_field="id")
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location)), equal_to([
+            ("web/x", "first", "a.jsonl:1"), ("web/7", "int", "a.jsonl:3"), ("web/y", "unique", "b.jsonl:2")]),
+            label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason, r.location, r.detail)),
+                    equal_to([("web/x", "duplicate_id", "a.jsonl:2", "a.jsonl:1"),
+                              ("web/7", "duplicate_id", "a.jsonl:12", "a.jsonl:3"),   # line 12 > line 3 numerically
+                              ("web/x", "duplicate_id", "a.jsonl:13", "a.jsonl:1"),
+                              ("web/x", "duplicate_id", "b.jsonl:1", "a.jsonl:1")]), label="rejected")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\ta.jsonl", 5), ("web\tb.jsonl", 2)]), label="counts")
+
+
+def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_not_part_of_the_first_record():
+    assert parse_record(b'\xef\xbb\xbf{"id": "a", "text": "t"}', SRC, "f", 1).id == "web/a"
+    assert parse_record(b'\xef\xbb\xbf{"id": "a", "text": "t"}', SRC, "f", 2).reason == "invalid_json"
+
+
+@pytest.mark.parametrize("damage", ["cut_gz", "not_gz", "cut_zst"])
+def test_a_cut_or_corrupt_compressed_text_file_is_a_dead_letter_not_a_part_or_a_crash(tmp_path, damage):
+    import zstandard
+
+    from transforms.read import iter_text_file
+
+    data = "".join(f"Line {i} of a document of many words.\n" for i in range(2000)).encode()
+    gz, zst = gzip.compress(data), zstandard.ZstdCompressor().compress(data)
+    name, payload = {"cut_gz": ("d.txt.gz", gz[: len(gz) // 2]), "not_gz": ("d.txt.gz", data),
+                     "cut_zst": ("d.txt.zst", zst[: len(zst) // 2])}[damage]
+    (tmp_path / name).write_bytes(payload)
+    src = SourceConfig(name="txt", paths=("x",), format="text")
+    (item,) = iter_text_file(FileRange("txt", str(tmp_path / name), name, 0, -1), src)
+    assert isinstance(item, Rejected) and (item.id, item.reason, item.location) == \
+        (f"txt/{name}", "truncated_file", name)
+
+
+def test_a_corrupt_parquet_row_group_keeps_the_row_groups_before_it(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from transforms.read import iter_parquet_records
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(6)], "text": [f"row {i} " * 40 for i in range(6)]}),
+                   path, row_group_size=3, compression="zstd")
+    column = pq.ParquetFile(path).metadata.row_group(1).column(1)
+    start = column.dictionary_page_offset or column.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + 32] = b"\xff" * 32
+    path.write_bytes(bytes(data))
+    src = SourceConfig(name="pq", paths=("x",), format="parquet", id_field="id")
+    rows = []
+    with pytest.raises(TruncatedFile) as info:
+        rows.extend(iter_parquet_records(FileRange("pq", str(path), "p.parquet", 0, -1), src))
+    assert [r.id for r in rows] == ["pq/r0", "pq/r1", "pq/r2"] and info.value.lineno == 3
+
+
+def _warc(records: list[bytes]) -> bytes:
+    return b"".join(records)
+
+
+def _warc_record(rec_type: bytes | None, rid: bytes | None, block: bytes, length: bytes | None = b"auto") -> bytes:
+    head = b"WARC/1.0\r\n"
+    head += b"WARC-Type: " + rec_type + b"\r\n" if rec_type is not None else b""
+    head += b"WARC-Record-ID: " + rid + b"\r\n" if rid is not None else b""
+    head += b"WARC-Target-URI: https://example.org/\r\nContent-Type: application/http; msgtype=response\r\n"
+    if length is not None:
+        head += b"Content-Length: " + (str(len(block)).encode() if length == b"auto" else length) + b"\r\n"
+    return head + b"\r\n" + block + b"\r\n\r\n"
+
+
+_HTML = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><body><p>A page.</p></body></html>"
+
+
+def _warc_outcomes(tmp_path, files: dict[str, bytes]) -> list[tuple]:
+    from transforms.read import iter_warc_records
+
+    src = SourceConfig(name="cc", paths=("x",), format="warc")
+    got = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        try:
+            for item in iter_warc_records(FileRange("cc", str(tmp_path / name), name, 0, -1), src):
+                got.append((item.id, item.location, getattr(item, "reason", "doc")))
+        except TruncatedFile as exc:
+            got.append(("break", name, exc.lineno))
+    return got
+
+
+def test_warc_records_without_an_id_get_location_ids_unique_across_files(tmp_path):
+    files = {"a.warc": _warc([_warc_record(b"response", None, _HTML), _warc_record(b"response", b"<>", _HTML),
+                              _warc_record(b"response", b"<urn:x:1>", _HTML)]),
+             "b.warc": _warc([_warc_record(b"response", None, _HTML)])}
+    assert _warc_outcomes(tmp_path, files) == [
+        ("cc/a.warc#record-1", "a.warc#record-1", "doc"), ("cc/a.warc#record-2", "a.warc#record-2", "doc"),
+        ("cc/urn:x:1", "a.warc#urn:x:1", "doc"), ("cc/b.warc#record-1", "b.warc#record-1", "doc")]
+
+
+def test_warc_records_of_no_known_type_are_dead_letters_not_skipped(tmp_path):
+    files = {"t.warc": _warc([_warc_record(b"warcinfo", b"<urn:i>", b"software: x\r\n"),
+                              _warc_record(None, b"<urn:none>", _HTML), _warc_record(b"respnse", b"<urn:typo>", _HTML),
+                              _warc_record(b"request", b"<urn:req>", b"GET / HTTP/1.1\r\n\r\n"),
+                              _warc_record(b"response", b"<urn:ok>", _HTML)])}
+    assert _warc_outcomes(tmp_path, files) == [("cc/urn:none", "t.warc#urn:none", "bad_warc_record"),
+                                               ("cc/urn:typo", "t.warc#urn:typo", "bad_warc_record"),
+                                               ("cc/urn:ok", "t.warc#urn:ok", "doc")]
+
+
+@pytest.mark.parametrize("length", [None, b"abc", b"-5", b"999999"])
+def test_a_warc_record_with_no_valid_or_a_too_long_content_length_is_the_files_break(tmp_path, length):
+    files = {"l.warc": _warc([_warc_record(b"response", b"<urn:ok>", _HTML),
+                              _warc_record(b"response", b"<urn:bad>", _HTML, length=length),
+                              _warc_record(b"response", b"<urn:after>", _HTML)])}
+    got = _warc_outcomes(tmp_path, files)
+    # missing: warcio would read the rest of the file as this record's payload; 999999: past the file's end
+    assert got == [("cc/urn:ok", "l.warc#urn:ok", "doc"), ("break", "l.warc", 1)]
+
+
+def test_an_uncompressed_warc_cut_inside_a_record_is_a_dead_letter_not_a_partial_page(tmp_path):
+    record = _warc_record(b"response", b"<urn:cut>", _HTML)
+    files = {"c.warc": _warc([_warc_record(b"response", b"<urn:ok>", _HTML), record[:-30]])}
+    assert _warc_outcomes(tmp_path, files) == [("cc/urn:ok", "c.warc#urn:ok", "doc"), ("break", "c.warc", 1)]
+
+
+def test_a_repeated_warc_record_id_in_one_file_is_a_duplicate_after_the_first(tmp_path):
+    files = {"d.warc": _warc([_warc_record(b"response", b"<urn:d>", _HTML),
+                              _warc_record(b"response", b"<urn:d>", _HTML.replace(b"A page", b"Another"))])}
+    assert _warc_outcomes(tmp_path, files) == [("cc/urn:d", "d.warc#urn:d", "doc"),
+                                               ("cc/urn:d", "d.warc#urn:d", "duplicate_id")]
+
+
+def test_a_range_starting_inside_a_huge_line_skips_it_in_chunks(tmp_path, monkeypatch):
+    import transforms.read as read
+
+    monkeypatch.setattr(read, "_SKIP_CHUNK", 64)   # many chunks per skipped line
+    lines = [json.dumps({"text": "a"}), json.dumps({"text": "x" * 20_000}), json.dumps({"text": "b"}), ""]
+    lines += [json.dumps({"text": "y" * 5000}), json.dumps({"text": "c"})]
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    ranges = split_file("s", str(path), "f.jsonl", path.stat().st_size, 1024)
+    got = [(n, len(line)) for fr in ranges for n, line in iter_range_lines(fr)]
+    assert got == [(i + 1, len(line)) for i, line in enumerate(lines) if line]
+
+
+def test_a_non_content_warc_record_without_content_length_breaks_the_file_after_the_records_before_it(tmp_path):
+    request = _warc_record(b"request", b"<urn:req>", b"GET / HTTP/1.1\r\n\r\n", length=None)
+    files = {"r.warc": _warc([_warc_record(b"response", b"<urn:ok>", _HTML), request,
+                              _warc_record(b"response", b"<urn:after>", _HTML)])}
+    assert _warc_outcomes(tmp_path, files) == [("cc/urn:ok", "r.warc#urn:ok", "doc"), ("break", "r.warc", 1)]

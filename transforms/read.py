@@ -1,18 +1,21 @@
 """ReadDocuments: list input files, split them into ranges, read records into `Document`s.
 
 Input: the pipeline root. Output (main): `Document`; tagged `REJECTED`: `Rejected` dead letters (stage
-`read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8, truncated_file); tagged `COUNTS`:
-(`<source>\t<relpath>`, records) per range, so records read per file are an output and exact on every
-runner. A record is a non-blank line; blank lines are not records.
+`read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8, truncated_file, duplicate_id,
+not_html, bad_warc_record, too_large); tagged `COUNTS`: (`<source>\t<relpath>`, records) per range, so
+records read per file are an output and exact on every runner. A record is a non-blank line; blank lines
+are not records. A UTF-8 byte-order mark at the start of a file is not part of its first record.
 
 Work distribution: files are listed at run time (so globs on gs:// or s3:// resolve on the workers),
 uncompressed files are split into byte ranges of `read.split_bytes` (a line belongs to the range holding
 its first byte), compressed files are one range each (gzip is not splittable). Ranges are Reshuffled
-before reading and documents are Reshuffled after, so one big file does not pin one worker.
+before reading and documents are grouped by id after, so one big file does not pin one worker.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
-split.
+split. Ids are unique: documents that share one (an id field repeated in the input, 7 and "7", a WARC
+record id used twice) keep the first occurrence (file, then line or row) and the others become
+`duplicate_id` dead letters whose detail is the survivor's location.
 Compression from the file name: .gz (Python's gzip), .zst (zstandard, any number of frames), others
 through Beam. A compressed file that ends early or is corrupt yields its good records and one
 `truncated_file` dead letter at the line where it broke (what followed cannot be known, so it cannot be
@@ -20,14 +23,19 @@ counted); Beam's own readers stop quietly at a cut gzip or zstd stream, so those
 
 Format `parquet` (one range per file): each row is a record with the source's text/id/url/date columns
 (a null cell counts as a missing field), location `<file>:<row>` (1-based); a file that is not Parquet
-or breaks while reading is one `truncated_file` dead letter after the rows read. Format `text`: each file
-(plain or compressed) is one document, id `<source>/<relative path>`; non-UTF-8 bytes are an
-`invalid_utf8` dead letter.
+or breaks while reading is one `truncated_file` dead letter after the rows read (read one row group at a
+time, so the row groups before a corrupt one are kept). Format `text`: each file (plain or compressed) is
+one document, id `<source>/<relative path>`; non-UTF-8 bytes are an `invalid_utf8` dead letter, a cut or
+corrupt compressed file a `truncated_file` one (gzip and zstd decoded as for JSONL).
 Format `warc` (warcio; .warc or .warc.gz, one range per file): a record is a WARC `response` or
 `conversion` record. Responses with an HTML content type become documents whose undecoded bytes wait
 in `raw` for ExtractText (with the HTTP charset in `meta`); other responses are `not_html` dead letters;
 WET conversion records are text already. Ids are `<source>/<WARC-Record-ID>`, locations
-`<file>#<WARC-Record-ID>`; url and crawl_date come from WARC-Target-URI and WARC-Date.
+`<file>#<WARC-Record-ID>` (a record without an id: location `<file>#record-<n>`, the n-th record read in
+the file, and id `<source>/<location>`); url and crawl_date come from WARC-Target-URI and WARC-Date. A
+record without a WARC-Type, or of an unknown one, is a `bad_warc_record` dead letter (warcinfo, request,
+metadata, revisit, resource and continuation records are not records read). A record without a numeric
+Content-Length, or that the file ends inside, is the file's `truncated_file` dead letter.
 Oversized documents (`read.max_doc_chars`, default 5M characters; bytes for undecoded HTML) are cut at
 a line end before the limit (`read.oversize: cut`, `meta.cut_from_chars`, counter `cut:too_large`) or
 rejected as `too_large` (`oversize: reject`; HTML is always rejected), so one giant record cannot
@@ -37,6 +45,7 @@ Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`, `cut:
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import gzip
 import json
@@ -59,6 +68,7 @@ FORMATS = ("jsonl", "warc", "parquet", "text")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _GLOB_CHARS = "*?["
 _COUNT_CHUNK = 1 << 22
+_SKIP_CHUNK = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +179,8 @@ def split_file(source: str, path: str, relpath: str, size: int, split_bytes: int
 def parse_record(line: bytes, src: SourceConfig, relpath: str, lineno: int) -> Document | Rejected:
     """Parse one JSONL line into a Document, or a Rejected dead letter naming file and line."""
     location = f"{relpath}:{lineno}"
+    if lineno == 1 and line.startswith(codecs.BOM_UTF8):  # a file written with a BOM: not part of the record
+        line = line[len(codecs.BOM_UTF8):]
     try:
         raw = line.decode("utf-8")
     except UnicodeDecodeError:
@@ -221,21 +233,27 @@ def iter_parquet_records(fr: FileRange, src: SourceConfig) -> Iterator[Document 
         with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             pf = pq.ParquetFile(fh)
             columns = [f for f in dict.fromkeys(fields) if f in pf.schema_arrow.names]
-            for batch in pf.iter_batches(batch_size=1024, columns=columns):
-                for record in batch.to_pylist():
-                    row += 1
-                    present = {k: v for k, v in record.items() if v is not None}  # a null cell = no field
-                    yield record_document(present, src, f"{fr.relpath}:{row}",
-                                          json.dumps(record, ensure_ascii=False, default=str))
+            for group in range(pf.num_row_groups):  # a batch never spans two: a corrupt group loses only itself
+                for batch in pf.iter_batches(batch_size=1024, row_groups=[group], columns=columns):
+                    for record in batch.to_pylist():
+                        row += 1
+                        present = {k: v for k, v in record.items() if v is not None}  # a null cell = no field
+                        yield record_document(present, src, f"{fr.relpath}:{row}",
+                                              json.dumps(record, ensure_ascii=False, default=str))
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise TruncatedFile(row, f"{type(exc).__name__}: {exc}") from None
 
 
 def iter_text_file(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
     """A plain-text file is one document (id `<source>/<relative path>`, location the relative path);
-    text that is not UTF-8 is a dead letter."""
-    with FileSystems.open(fr.path) as fh:  # compression from the extension
-        data = fh.read()
+    text that is not UTF-8 is a dead letter, and so is a compressed file that is cut or corrupt
+    (`truncated_file`: a part of a document is not the document)."""
+    try:
+        data = b"".join(line for _, line in _iter_compressed_lines(fr, keep_ends=True))
+    except TruncatedFile as exc:
+        yield Rejected(id=f"{src.name}/{fr.relpath}", source=src.name, stage=STAGE, reason="truncated_file",
+                       location=fr.relpath, detail=str(exc))
+        return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -272,7 +290,7 @@ def iter_range_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
             # (newlines in [0, start-1)) + 2: skip to it.
             lineno = _count_newlines(fh, fr.start - 1) + 2
             fh.seek(fr.start - 1)
-            fh.readline()
+            _skip_line(fh)
             pos = fh.tell()
         else:
             lineno, pos = 1, 0
@@ -284,6 +302,13 @@ def iter_range_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
                 yield lineno, line.rstrip(b"\r\n")
             pos += len(line)
             lineno += 1
+
+
+def _skip_line(fh: Any) -> None:
+    """Reads past the next newline in chunks: a range that starts inside a line of gigabytes (owned by an
+    earlier range) never holds that line in memory."""
+    while (chunk := fh.readline(_SKIP_CHUNK)) and not chunk.endswith(b"\n"):
+        pass
 
 
 class TruncatedFile(Exception):
@@ -323,33 +348,35 @@ def _zstd_lines(raw: Any) -> Iterator[bytes]:
         yield pending
 
 
-def _iter_compressed_lines(fr: FileRange) -> Iterator[tuple[int, bytes]]:
-    """Lines of a whole compressed file. gzip goes through Python's gzip module, which notices a missing
-    end of stream (Beam's CompressedFile silently stops there, losing the rest of the file)."""
+def _iter_compressed_lines(fr: FileRange, keep_ends: bool = False) -> Iterator[tuple[int, bytes]]:
+    """Lines of a whole (compressed or plain) file: the non-blank ones without their line end, or with
+    `keep_ends` every line as it is. gzip goes through Python's gzip module, which notices a missing end
+    of stream (Beam's CompressedFile silently stops there, losing the rest of the file)."""
     lineno = 0
     try:
-        if CompressionTypes.detect_compression_type(fr.path) == CompressionTypes.GZIP:
-            with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
-                    gzip.GzipFile(fileobj=raw) as fh:
-                for line in fh:
-                    lineno += 1
-                    if line.strip():
-                        yield lineno, line.rstrip(b"\r\n")
-            return
-        if CompressionTypes.detect_compression_type(fr.path) == CompressionTypes.ZSTD:
-            with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-                for line in _zstd_lines(raw):
-                    lineno += 1
-                    if line.strip():
-                        yield lineno, line.rstrip(b"\r\n")
-            return
-        with FileSystems.open(fr.path) as fh:  # other codecs: compression detected from the extension
-            while line := fh.readline():  # Beam's CompressedFile is not iterable
-                lineno += 1
-                if line.strip():
-                    yield lineno, line.rstrip(b"\r\n")
+        for line in _whole_file_lines(fr.path):
+            lineno += 1
+            if keep_ends:
+                yield lineno, line
+            elif line.strip():
+                yield lineno, line.rstrip(b"\r\n")
     except (EOFError, OSError, zlib.error) as exc:
         raise TruncatedFile(lineno, f"{type(exc).__name__}: {exc}") from None
+
+
+def _whole_file_lines(path: str) -> Iterator[bytes]:
+    compression = CompressionTypes.detect_compression_type(path)
+    if compression == CompressionTypes.GZIP:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
+                gzip.GzipFile(fileobj=raw) as fh:
+            yield from fh
+    elif compression == CompressionTypes.ZSTD:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            yield from _zstd_lines(raw)
+    else:
+        with FileSystems.open(path) as fh:  # plain, or another codec detected from the extension
+            while line := fh.readline():  # Beam's CompressedFile is not iterable
+                yield line
 
 
 def _http_content_type(record: Any) -> tuple[str, str | None]:
@@ -379,9 +406,11 @@ def _gzip_error(path: str) -> str | None:
 def iter_warc_records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
     """Documents of one WARC/WET file: `response` records with HTML keep their undecoded bytes in `raw`
     for ExtractText; `conversion` records (WET) are text already; other responses are dead letters
-    (`not_html`). warcinfo, request and metadata records are not content records and are not counted.
-    warcio yields the cut record of a truncated .warc.gz as if it were whole, so a gzipped file is first
-    checked to decompress to its end; if it does not, its last record is replaced by the dead letter."""
+    (`not_html`), and so are records of no known type (`bad_warc_record`) and a record id repeated in the
+    file (`duplicate_id`). warcinfo, request, metadata, revisit, resource and continuation records are not
+    content records and are not counted. warcio yields the cut record of a truncated .warc.gz as if it
+    were whole, so a gzipped file is first checked to decompress to its end; if it does not, its last
+    record is replaced by the dead letter."""
     broken = _gzip_error(fr.path) if fr.path.endswith(".gz") else None
     held: Document | Rejected | None = None
     count = 0
@@ -400,37 +429,90 @@ def iter_warc_records(fr: FileRange, src: SourceConfig) -> Iterator[Document | R
         yield held
 
 
+_WARC_CONTENT = ("response", "conversion")
+_WARC_OTHER = ("warcinfo", "request", "metadata", "revisit", "resource", "continuation", "arc_header")
+_DRAIN_CHUNK = 1 << 16
+
+
+class _BrokenRecord(Exception):
+    """The record being read cannot be delimited or ends early: it and the rest of the file are lost."""
+
+
 def _warc_items(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+    """Items of one WARC file in order. A break while reading a record replaces that record (TruncatedFile
+    after the records before it); a break between records, or inside a record that is not a record read
+    (a request without a Content-Length would swallow the rest of the file), comes after them."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    index = 0
+    index, in_record = 0, False
+    seen: set[str] = set()  # record ids of this file's documents: a repeated one is a duplicate_id
     try:
         with FileSystems.open(fr.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             for record in ArchiveIterator(fh):
-                if record.rec_type not in ("response", "conversion"):
-                    continue
-                index += 1
-                headers = record.rec_headers
-                record_id = (headers.get_header("WARC-Record-ID") or f"record-{index}").strip("<>")
-                location = f"{fr.relpath}#{record_id}"
-                doc = Document(id=f"{src.name}/{record_id}", source=src.name, text="", location=location,
-                               url=headers.get_header("WARC-Target-URI"), crawl_date=headers.get_header("WARC-Date"),
-                               license=src.license, lang=src.lang, meta={"warc_record_id": record_id})
-                if record.rec_type == "conversion":
-                    try:
-                        yield dataclasses.replace(doc, text=record.content_stream().read().decode("utf-8"))
-                    except UnicodeDecodeError:
-                        yield Rejected(doc.id, src.name, STAGE, "invalid_utf8", location)
-                    continue
-                mime, charset = _http_content_type(record)
-                if mime not in HTML_TYPES:  # decided before reading: a video payload is never loaded
-                    yield Rejected(doc.id, src.name, STAGE, "not_html", location, detail=mime or None)
-                    continue
-                meta = {**doc.meta, "http_charset": charset} if charset else doc.meta
-                yield dataclasses.replace(doc, raw=record.content_stream().read(), meta=meta)
-    except (ArchiveLoadFailed, EOFError, OSError, zlib.error) as exc:
-        raise TruncatedFile(index, f"{type(exc).__name__}: {exc}") from None
+                read = record.rec_type not in _WARC_OTHER  # content, or of no known type: a record read
+                if read:
+                    index, in_record = index + 1, True
+                _check_length(record)
+                item = _warc_item(record, fr, src, index, seen) if read else None
+                _read_to_end(record)
+                in_record = False
+                if item is not None:
+                    yield item
+    except (ArchiveLoadFailed, EOFError, OSError, zlib.error, _BrokenRecord) as exc:
+        raise TruncatedFile(index - 1 if in_record else index, f"{type(exc).__name__}: {exc}") from None
+
+
+def _check_length(record: Any) -> None:
+    """warcio reads a record without a Content-Length to the end of the file and one with a bad length as
+    empty (its block then breaks the next record): either way where it ends is unknown."""
+    if record.format != "warc":
+        return
+    declared = record.rec_headers.get_header("Content-Length")
+    if not (declared or "").strip().isdigit():
+        raise _BrokenRecord(f"Content-Length {declared!r}: the record's end is unknown")
+
+
+def _read_to_end(record: Any) -> None:
+    """Reads what is left of the record (warcio would, before the next one); a record that the file ends
+    inside (fewer bytes than its Content-Length) raises _BrokenRecord."""
+    stream = record.raw_stream
+    while stream.read(_DRAIN_CHUNK):
+        pass
+    if getattr(stream, "limit", 0) > 0:
+        raise _BrokenRecord(f"the file ends {stream.limit} bytes before the record does")
+
+
+def _warc_item(record: Any, fr: FileRange, src: SourceConfig, index: int, seen: set[str]) -> Document | Rejected:
+    """One record read (content, or of no known type): a Document or a dead letter."""
+    record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip().strip("<>").strip()
+    location = f"{fr.relpath}#{record_id or f'record-{index}'}"
+    doc_id = f"{src.name}/{record_id}" if record_id else f"{src.name}/{location}"  # unique across files
+    if record.rec_type not in _WARC_CONTENT:  # no WARC-Type, or an unknown one: not silently skipped
+        return Rejected(doc_id, src.name, STAGE, "bad_warc_record", location, detail=f"WARC-Type {record.rec_type!r}")
+    if record_id in seen:  # the first record with this id in the file is the document
+        return Rejected(doc_id, src.name, STAGE, "duplicate_id", location, detail=location)
+    item = _warc_content(record, src, doc_id, location, record_id)
+    if isinstance(item, Document) and record_id:
+        seen.add(record_id)
+    return item
+
+
+def _warc_content(record: Any, src: SourceConfig, doc_id: str, location: str, record_id: str) -> Document | Rejected:
+    headers = record.rec_headers
+    doc = Document(id=doc_id, source=src.name, text="", location=location,
+                   url=headers.get_header("WARC-Target-URI"), crawl_date=headers.get_header("WARC-Date"),
+                   license=src.license, lang=src.lang, meta={"warc_record_id": record_id} if record_id else {})
+    if record.rec_type == "conversion":
+        try:
+            return dataclasses.replace(doc, text=record.content_stream().read().decode("utf-8"))
+        except UnicodeDecodeError:
+            return Rejected(doc.id, src.name, STAGE, "invalid_utf8", location)
+    mime, charset = _http_content_type(record)
+    if mime not in HTML_TYPES:  # decided before reading: a video payload is never loaded
+        return Rejected(doc.id, src.name, STAGE, "not_html", location, detail=mime or None)
+    meta = {**doc.meta, "http_charset": charset} if charset else doc.meta
+    return dataclasses.replace(doc, raw=record.content_stream().read(), meta=meta)
 
 
 def _count_newlines(fh: Any, upto: int) -> int:
@@ -500,7 +582,6 @@ class _ReadRangeFn(beam.DoFn):
                     self._counters.inc(f"dropped:{item.reason}")
                     yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
                 else:
-                    self._counters.inc("kept")
                     yield item
         except TruncatedFile as exc:
             # The records after the break are unknowable; the break itself is one record read and rejected.
@@ -513,6 +594,50 @@ class _ReadRangeFn(beam.DoFn):
                 location=location, detail=str(exc)))
         self._counters.inc("docs_in", records)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
+
+
+def first_occurrence(doc: Document) -> tuple[str, int, str, str, bytes]:
+    """Order of documents that share an id: file, then line or row (numerically), then content (a total
+    order, so the survivor does not depend on arrival order)."""
+    head, sep, tail = doc.location.rpartition(":")
+    if sep and tail.isdigit():
+        return head, int(tail), doc.location, doc.text, doc.raw or b""
+    return doc.location, -1, doc.location, doc.text, doc.raw or b""
+
+
+def unique_ids(docs: Iterable[Document]) -> Iterator[Document | Rejected]:
+    """The documents of one id: the first occurrence, then every other one as a `duplicate_id` dead letter
+    naming the survivor's location. Two streaming passes over the (re-iterable) group."""
+    first = min(docs, key=first_occurrence, default=None)
+    if first is None:
+        return
+    kept, skipped = first_occurrence(first), False
+    for doc in docs:
+        if not skipped and first_occurrence(doc) == kept:
+            skipped = True
+            yield doc
+            continue
+        yield Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
+                       text=doc.text[:2000] if doc.raw is None else None, detail=first.location)
+
+
+def _key_by_id(doc: Document) -> tuple[str, Document]:
+    return doc.id, doc
+
+
+class _UniqueIdFn(beam.DoFn):
+    def __init__(self) -> None:
+        super().__init__()
+        self._counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:
+        for item in unique_ids(element[1]):
+            if isinstance(item, Rejected):
+                self._counters.inc(f"dropped:{item.reason}")
+                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
+            else:
+                self._counters.inc("kept")
+                yield item
 
 
 class ReadDocuments(beam.PTransform):
@@ -535,6 +660,13 @@ class ReadDocuments(beam.PTransform):
             | "ReadRanges" >> beam.ParDo(_ReadRangeFn(self._sources, self._cfg)).with_outputs(
                 self.REJECTED, self.COUNTS, main="docs")
         )
-        docs = read.docs | "SpreadDocuments" >> beam.Reshuffle()  # Document
+        # Grouping by id also spreads the documents over the workers (what a Reshuffle did here before)
+        unique = (
+            read.docs
+            | "KeyById" >> beam.Map(_key_by_id)
+            | "GroupById" >> beam.GroupByKey()
+            | "OnePerId" >> beam.ParDo(_UniqueIdFn()).with_outputs(self.REJECTED, main="docs")
+        )
+        rejected = (read[self.REJECTED], unique[self.REJECTED]) | "AllDeadLetters" >> beam.Flatten()
         counts = read[self.COUNTS] | "SumPerFile" >> beam.CombinePerKey(sum)  # ("source\trelpath", n)
-        return {"docs": docs, self.REJECTED: read[self.REJECTED], self.COUNTS: counts}
+        return {"docs": unique.docs, self.REJECTED: rejected, self.COUNTS: counts}
