@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="redo every stage (by default stages whose completion marker in OUTPUT/stages/ "
                           "matches the config and inputs are skipped)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logging")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no live progress (shown on stderr when it is a terminal; CURATE_PROGRESS=always|never)")
     sub.add_parser("fetch-models", help="download and verify the default language-ID model (lid.176.ftz)")
     tq = sub.add_parser("train-quality", help="train the fastText quality classifier (pipeline/train_quality.py)")
     tq.add_argument("--labelled", nargs="+", default=[], metavar="F", help="JSONL with a text and a label field")
@@ -46,10 +48,23 @@ def _parser() -> argparse.ArgumentParser:
                     help="a run's output or curated/ directory, or a glob of curated Parquet parts")
     tt.add_argument("--output", required=True, metavar="DIR",
                     help="writes DIR/tokenizer.model and DIR/tokenizer.json (pin with tokenizer.model)")
-    ins = sub.add_parser("inspect", help="summarize finished phases and decode a row (pipeline/inspect_cmd.py)")
-    ins.add_argument("path", help="a phase directory (phases/<phase>) or a run output")
-    ins.add_argument("--shard", type=int, default=0)
-    ins.add_argument("--row", type=int, default=0)
+    ins = sub.add_parser("inspect", help="summarize a run, its curated/ or rejected/ Parquet, or a phase, and show "
+                         "rows (pipeline/inspect_cmd.py)")
+    ins.add_argument("path", help="a phase directory (phases/<phase>), a run's curated/ or rejected/ directory or "
+                     "one of its part files, or a run output")
+    ins.add_argument("--shard", type=int, default=0, help="phase: the shard of the decoded row")
+    ins.add_argument("--row", type=int, default=None,
+                     help="phase: the row decoded (default 0); Parquet or a run output: show document N")
+    ins.add_argument("--sample", type=int, default=0, metavar="K",
+                     help="Parquet or a run output: show a seeded sample of K documents")
+    exp = sub.add_parser("explain", help="where a document went: curated or rejected (why), phase, shard, row "
+                         "(pipeline/explain.py)")
+    exp.add_argument("doc_id", metavar="DOC_ID", help="a document id (<source>/<id>; the id alone if unique)")
+    exp.add_argument("run_dir", metavar="RUN_DIR", help="a run output (local path or gs://, s3://)")
+    exp.add_argument("--json", action="store_true", help="print a machine-readable JSON object")
+    rep = sub.add_parser("report", help="rebuild report/report.json and report.html from a finished run's outputs "
+                         "(pipeline/report.py)")
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's output (local path or gs://, s3://)")
     meg = sub.add_parser("export-megatron", help="write a phase as a Megatron-LM indexed dataset (.bin/.idx)")
     meg.add_argument("phase", help="a phase directory (phases/<phase>) with manifest.json")
     meg.add_argument("--output", required=True, metavar="PREFIX", help="writes PREFIX.bin and PREFIX.idx")
@@ -64,7 +79,7 @@ def _phase_tools(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "inspect":
-            print("\n".join(inspect(args.path, args.row, args.shard)))
+            print("\n".join(inspect(args.path, args.row, args.shard, args.sample)))
             return 0
         from pipeline.dataset import open_phase
 
@@ -75,6 +90,37 @@ def _phase_tools(args: argparse.Namespace) -> int:
         return 2
     print(f"wrote {args.output}.bin and {args.output}.idx: {stats['documents']} documents, {stats['tokens']} tokens")
     return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """`explain`: exit 0 when the document is found, 1 when not (suggestions printed), 2 for a bad RUN_DIR."""
+    import json
+
+    from pipeline.explain import ExplainError, explain, explain_lines
+
+    try:
+        result = explain(args.run_dir, args.doc_id)
+    except ExplainError as exc:
+        print(f"curate: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1, ensure_ascii=False) if args.json else "\n".join(explain_lines(result)))
+    return 0 if result["found"] else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    """`report RUN_DIR`: the run's report rebuilt from its outputs (with the timings it recorded)."""
+    from pipeline.report import assemble_report, write_report
+
+    run_dir = args.run_dir.rstrip("/")
+    try:
+        report = assemble_report(run_dir)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"curate: error: cannot rebuild the report of {run_dir}: {exc}", file=sys.stderr)
+        return 2
+    write_report(run_dir, report)
+    status = "reconciled" if report["reconciled"] else "NOT reconciled: " + "; ".join(report["problems"])
+    print(f"report: {run_dir}/report/report.json, {run_dir}/report/report.html ({status})")
+    return 0 if report["reconciled"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command in ("inspect", "export-megatron"):
         return _phase_tools(args)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "fetch-models":
         from pipeline.models import fetch_lid_model
 
@@ -146,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from pipeline.config import ConfigError, load_config
+    from pipeline.progress import progress_enabled
     from pipeline.report import ReconciliationError
     from pipeline.run import run
     from transforms.mix import ShortfallError
 
     try:
         cfg = load_config(args.config)
-        result = run(cfg, args.output, beam_args, force=args.force)
+        result = run(cfg, args.output, beam_args, force=args.force,
+                     progress=progress_enabled(args.quiet, sys.stderr))
     except (ConfigError, ShortfallError) as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2
@@ -168,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
               f"-> {out}/phases/{name}/ (manifest.json)")
     print(f"curated documents: {out}/curated/")
     print(f"rejected records:  {out}/rejected/")
-    print(f"report:            {out}/report/report.json, {out}/report/report.html")
+    print(f"report data:       {out}/report/report.json")
     print(f"run manifest:      {out}/run_manifest.json")
     trained = result.report.get("quality_model")
     if trained:
@@ -180,4 +232,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped (up to date, see {out}/stages/): {', '.join(result.skipped)}"
               + ("" if result.done else "; nothing to do (--force redoes every stage)"))
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    print(f"report:            {out}/report/report.html")
     return 0

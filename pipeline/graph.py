@@ -6,6 +6,7 @@ Labels are stable: they name the stage, not the config.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -52,6 +53,17 @@ def _counts_json(entries: list[tuple[str, int]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _sum_pairs(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    docs = tokens = 0
+    for d, t in pairs:
+        docs, tokens = docs + d, tokens + t
+    return docs, tokens
+
+
+def _token_counts_json(entries: list[tuple[tuple[str, str], tuple[int, int]]]) -> list[dict[str, Any]]:
+    return [{"source": s, "lang": lang, "docs": d, "tokens": t} for (s, lang), (d, t) in sorted(entries)]
+
+
 def _to_rejected(doc: Document, seed: int, fraction: float) -> Rejected:
     return Rejected.from_document(doc, keep_text=unit_interval(seed, "rejected_text", doc.id) < fraction)
 
@@ -59,9 +71,10 @@ def _to_rejected(doc: Document, seed: int, fraction: float) -> Rejected:
 def _keep_text_sample(rej: Rejected, seed: int, fraction: float) -> Rejected:
     if rej.text is None or unit_interval(seed, "rejected_text", rej.id) < fraction:
         return rej
-    return Rejected(rej.id, rej.source, rej.stage, rej.reason, rej.location, None, rej.detail)
+    return dataclasses.replace(rej, text=None)
 
 
+CURATED_TOKENS_FILE = "report/curated_tokens.json"
 EXAMPLES_FILE = "report/drop_examples.json"
 AUDIT_FILE = "report/near_dedup_audit.json"
 
@@ -200,6 +213,13 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
     tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
     mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix, ledger)
     _ = mixed["plan"] | "WritePlan" >> beam.Map(write_json, f"{output}/phases/plan.json")
+    _ = (  # exact tokens of curated/ per source and language, for the report's funnel
+        tokens
+        | "TokensBySourceLang" >> beam.Map(lambda d: ((d.source, d.lang or "und"), (1, d.n_tokens)))
+        | "SumTokens" >> beam.CombinePerKey(_sum_pairs)
+        | "AllTokenCounts" >> beam.combiners.ToList()
+        | "TokenCountsJson" >> beam.Map(_token_counts_json)
+        | "WriteTokenCounts" >> beam.Map(write_json, f"{output}/{CURATED_TOKENS_FILE}"))
     names = {ph.name for ph in cfg.phases} if write is None else set(write)
     phases = tuple(ph for ph in cfg.phases if ph.name in names)
     assigned = mixed["assigned"]

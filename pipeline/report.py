@@ -7,7 +7,6 @@ add up makes the run fail (`ReconciliationError`).
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter, defaultdict
 from typing import Any
@@ -139,53 +138,88 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
     return report
 
 
-def render_html(report: dict[str, Any]) -> str:
-    def table(headers: list[str], rows: list[list[Any]]) -> str:
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    src_rows = [[s, v["read"], v["kept"], v["dead_letters"], "; ".join(f"{k} {n}" for k, n in v["dropped"].items()),
-                 "yes" if v["reconciled"] else "NO"] for s, v in report["sources"].items()]
-    phase_rows = [[p, v["tokens"], v["rows"], json.dumps(v["tokens_by_source"]["target"]),
-                   json.dumps(v["tokens_by_source"]["realized"])] for p, v in report["phases"].items()]
-    return ("<!doctype html><meta charset='utf-8'><title>curation report</title>"
-            "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px}"
-            "table{border-collapse:collapse;margin-bottom:1em}</style>"
-            f"<h1>Curation report ({html.escape(report['mode'])} mode)</h1><h2>Sources</h2>"
-            + table(["source", "read", "kept", "dead letters", "dropped by stage:reason", "reconciled"], src_rows)
-            + "<h2>Phases</h2>" + table(["phase", "tokens", "rows", "target", "realized"], phase_rows)
-            + _extras_html(report, table)
-            + _examples_html(report.get("drop_examples") or {}, table))
+TIMINGS_FILE = "report/timings.json"
 
 
-def _extras_html(report: dict[str, Any], table: Any) -> str:
-    out = ""
-    if report.get("decontamination"):
-        rows = [[b, v["dropped"], v["cleaned"]] for b, v in report["decontamination"].items()]
-        out += "<h2>Decontamination</h2>" + table(["benchmark", "documents dropped", "documents cleaned"], rows)
-    fertility = (report.get("tokenizer") or {}).get("fertility") or {}
-    if fertility.get("by_lang") or fertility.get("by_source"):
-        rows = [[f"{kind} {name}", v.get("docs"), v.get("tokens_per_char"), v.get("tokens_per_word")]
-                for kind, key in (("lang", "by_lang"), ("source", "by_source"))
-                for name, v in sorted((fertility.get(key) or {}).items())]
-        out += "<h2>Tokenizer fertility (held-out curated text)</h2>" + table(
-            ["", "documents", "tokens per character", "tokens per word"], rows)
-    if report.get("quality_model"):
-        m = report["quality_model"].get("holdout_metrics", {})
-        out += "<h2>Quality classifier (trained by this run)</h2>" + table(
-            ["held-out precision", "recall", "F1"], [[m.get("precision"), m.get("recall"), m.get("f1")]])
-    return out
+def _read_json(path: str) -> Any:
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as fh:
+        return json.loads(fh.read())
 
 
-def _examples_html(examples: dict[str, list[dict[str, Any]]], table: Any) -> str:
-    if not examples:
-        return ""
-    rows = [[reason, e["id"], e["location"], e["text"]] for reason, items in examples.items() for e in items]
-    return "<h2>What each drop reason removes (examples)</h2>" + table(["stage:reason", "id", "location",
-                                                                        "text (start)"], rows)
+def _phase_details(output: str, phase: str, manifest: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:
+    """Per bucket: target, realized, available tokens and the epochs taken; the shards with their sizes."""
+    buckets = {}
+    for bucket, entry in sorted(((plan or {}).get("phases") or {}).get(phase, {}).items()):
+        repeats = entry.get("repeats") or []
+        buckets[bucket] = {"target": entry["target"], "realized": entry["realized"], "available": entry["available"],
+                           "max_epochs": entry["max_epochs"], "epochs": sum(1 for r in repeats if r > 0),
+                           "tokens_per_epoch": repeats}
+    shards = []
+    for split, entries in (("train", manifest["shards"]), ("validation", manifest["validation"]["shards"])):
+        for entry in entries:
+            rel = f"phases/{phase}/" + ("" if split == "train" else "validation/") + entry["file"]
+            meta = FileSystems.match([f"{output}/{rel}"])[0].metadata_list
+            shards.append({"file": rel, "split": split, "rows": entry["rows"], "tokens": entry["tokens"],
+                           "bytes": meta[0].size_in_bytes if meta else None})
+    return {"seq_len": manifest["seq_len"], "buckets": buckets, "shards": shards,
+            "epochs_by_source": manifest.get("epochs_by_source", {})}
 
 
-def write_report(output: str, report: dict[str, Any]) -> None:
+def assemble_report(output: str) -> dict[str, Any]:
+    """The whole report of a finished run, from its outputs alone (run_manifest.json's resolved config,
+    counts/, curated/, rejected/, the tokenizer and quality sidecars, plan.json and the phase manifests):
+    what `curate run` writes last and `curate report RUN_DIR` rebuilds. Deterministic: timings are in
+    report/timings.json, not here."""
+    from pipeline.config import section_hash
+    from pipeline.report_stats import run_stats
+    from pipeline.tokenizer_step import tokenizer_report
+    from transforms.near_dedup import s_curve
+
+    run_manifest = _read_json(f"{output}/run_manifest.json")
+    if run_manifest is None:
+        raise FileNotFoundError(f"{output}/run_manifest.json not found: not a finished run's output")
+    cfg = run_manifest["config"]
+    manifests = {}
+    for phase in cfg["phases"]:
+        manifest = _read_json(f"{output}/phases/{phase['name']}/manifest.json")
+        if manifest is None:
+            raise FileNotFoundError(f"{output}/phases/{phase['name']}/manifest.json not found: "
+                                    "the phase is not complete")
+        manifests[phase["name"]] = manifest
+    decontam = cfg.get("decontam") or {}
+    benchmarks = tuple(decontam.get("eval_sets") or {}) if decontam.get("enabled", True) else ()
+    report = build_report(output, cfg["run"]["mode"], manifests, cfg["run"]["parts"],
+                          examples=cfg["run"].get("examples_per_reason", 0) > 0, benchmarks=benchmarks)
+    nd = cfg.get("near_dedup") or {}
+    if nd.get("enabled", True) and nd:
+        report["near_dedup"] = {"num_perm": nd["num_perm"], "bands": nd["bands"], "rows": nd["rows"],
+                                "threshold": nd["threshold"], "candidate_probability": s_curve(nd["bands"], nd["rows"])}
+        audit = _read_json(f"{output}/report/near_dedup_audit.json")
+        if audit is not None:
+            report["near_dedup"]["audit"] = audit
+    report["tokenizer"] = tokenizer_report(output)
+    if (cfg.get("quality") or {}).get("train") is not None:
+        sidecar = _read_json(f"{output}/quality/quality.bin.json")
+        if sidecar is not None:
+            report["quality_model"] = {k: sidecar[k] for k in ("holdout_metrics", "inputs", "model") if k in sidecar}
+    plan = _read_json(f"{output}/phases/plan.json")
+    for name, manifest in manifests.items():
+        report["phases"][name].update(_phase_details(output, name, manifest, plan))
+    report.update(run_stats(output, cfg["run"]["parts"], (report["tokenizer"] or {}).get("fertility") or {}))
+    report["config"] = cfg
+    report["config_hash"] = section_hash(cfg)
+    report["stage_config_hashes"] = run_manifest.get("stage_config_hashes", {})
+    report["versions"] = run_manifest.get("versions", {})
+    return report
+
+
+def write_report(output: str, report: dict[str, Any], timings: dict[str, Any] | None = None) -> None:
+    """report.json (deterministic) and report.html (with the timings of report/timings.json, if any)."""
+    from pipeline.report_html import render_html
+
+    if timings is None:
+        timings = _read_json(f"{output}/{TIMINGS_FILE}")
     write_atomic(f"{output}/report/report.json", (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
-    write_atomic(f"{output}/report/report.html", render_html(report).encode())
+    write_atomic(f"{output}/report/report.html", render_html(report, timings).encode())

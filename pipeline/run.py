@@ -19,14 +19,14 @@ from pipeline.config import ConfigError, PipelineConfig, section_hash, to_dict
 from pipeline.graph import AUDIT_FILE, EXAMPLES_FILE, build_curation, build_mixing, curated_parts
 from pipeline.manifest import load_ledger, remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
-from pipeline.report import ReconciliationError, build_report, write_report
+from pipeline.progress import Progress
+from pipeline.report import TIMINGS_FILE, ReconciliationError, assemble_report, build_report, write_report
 from pipeline.resume import Resume, Stage, code_versions, fingerprint_files, stage_key
-from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer, report_from_sidecar, tokenizer_report
+from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer
 from pipeline.train_quality import TrainQualityError, train_quality
 from tokenizer.wrapper import Tokenizer
 from transforms.atomic import write_atomic
 from transforms.decontam import EvalSetError, load_eval_ngrams
-from transforms.near_dedup import s_curve
 from transforms.parquet_out import part_path
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
 from transforms.read import SourceConfig, is_compressed
@@ -257,13 +257,16 @@ def _read_json(path: str) -> dict[str, Any]:
         return json.loads(fh.read())
 
 
-def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = False) -> RunResult:
+def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = False,
+        progress: bool = False) -> RunResult:
     """The whole run. Stages whose completion marker matches (pipeline/resume.py) are skipped; `force`
-    redoes every stage."""
+    redoes every stage; `progress` shows each Beam job's live per-stage counts on stderr
+    (pipeline/progress.py)."""
     check_inputs(cfg)
     output = output if "://" in output else os.path.abspath(output)
     resume = Resume(output, force)
     seconds: dict[str, float] = {}
+    beam_steps: dict[str, float] = {}
 
     start = time.perf_counter()
     quality, quality_model, quality_input = prepare_quality(cfg, output, resume)
@@ -273,8 +276,10 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     curation = curation_stage(cfg, quality_input)
     if not resume.is_complete(curation):
         resume.start(curation)
-        with make_pipeline(beam_args) as p:
+        with Progress("curation", progress) as shown, make_pipeline(beam_args) as p:
+            shown.attach(p)
             build_curation(p, cfg, output, quality)
+        beam_steps.update(step_times(p.result, "curation"))
         curation_done = True
     else:
         curation_done = False
@@ -292,13 +297,11 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     tok_stage = tokenizer_stage(cfg, curation)
     if resume.is_complete(tok_stage):
         tokenizer = Tokenizer(_read_file(f"{output}/{MODEL_FILE}"))
-        tokenizer_summary = tokenizer_report(output)
     else:
         resume.start(tok_stage)
         tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources],
                                          reuse=not force)
-        # the report describes the model (trained or pinned), not whether this invocation reused it
-        tokenizer, tokenizer_summary = tokenizer_step.tokenizer, report_from_sidecar(tokenizer_step.sidecar)
+        tokenizer = tokenizer_step.tokenizer
         resume.complete(tok_stage)
     seconds["tokenizer"] = time.perf_counter() - start
 
@@ -311,8 +314,10 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
                 resume.start(st)
         remove_phase_manifests(output, stale)  # a manifest's presence must keep meaning "complete"
         ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs consumed
-        with make_pipeline(beam_args) as p:
+        with Progress("mixing", progress) as shown, make_pipeline(beam_args) as p:
+            shown.attach(p)
             build_mixing(p, cfg, output, tokenizer, parts, ledger, write=[ph.name for ph in stale])
+        beam_steps.update(step_times(p.result, "mixing"))
         written = write_phase_manifests(output, stale, cfg.mix, tokenizer)
         for ph, st in zip(cfg.phases, stages, strict=True):
             if ph in stale:
@@ -320,23 +325,37 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     manifests = {ph.name: _read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
     seconds["mixing"] = time.perf_counter() - start
 
-    benchmarks = tuple(cfg.decontam.eval_sets) if cfg.decontam.enabled else ()
-    report = build_report(output, cfg.run.mode, manifests, cfg.run.parts, examples=cfg.run.examples_per_reason > 0,
-                          benchmarks=benchmarks)
-    if cfg.near_dedup.enabled:
-        nd = cfg.near_dedup
-        report["near_dedup"] = {"num_perm": nd.num_perm, "bands": nd.bands, "rows": nd.rows,
-                                "threshold": nd.threshold, "candidate_probability": s_curve(nd.bands, nd.rows)}
-    report["tokenizer"] = tokenizer_summary  # origin, sample per language/source, held-out fertility
-    if quality_model is not None:
-        report["quality_model"] = {k: quality_model[k] for k in ("holdout_metrics", "inputs", "model")
-                                   if k in quality_model}
-    write_report(output, report)
+    figures = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
     write_atomic(f"{output}/run_manifest.json",
-                 (json.dumps(run_manifest(cfg, report, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
+                 (json.dumps(run_manifest(cfg, figures, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
+    start = time.perf_counter()
+    report = assemble_report(output)   # from the outputs alone, as `curate report` rebuilds it
+    seconds["report"] = time.perf_counter() - start
+    timings = {"seconds": {k: round(v, 3) for k, v in seconds.items()}, "beam_steps": beam_steps,
+               "skipped": list(resume.skipped)}
+    write_atomic(f"{output}/{TIMINGS_FILE}", (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
+    write_report(output, report, timings)
     if not report["reconciled"]:
         raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
     return RunResult(output, report, manifests, seconds, tuple(resume.skipped), tuple(resume.done))
+
+
+EXECUTION_TIME = "metric:ptransform_execution_time:total_msecs:v1"
+
+
+def step_times(result: Any, job: str) -> dict[str, float]:
+    """Beam's measured execution time (msecs) per top-level step of a finished job, as `<job>/<step>`.
+    The local FnApiRunner reports it per transform; a runner that does not gives {}."""
+    try:
+        counters = result.monitoring_metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - optional: runners differ in what they report
+        return {}
+    totals: dict[str, float] = {}
+    for entry in counters:
+        if entry.key.metric.name == EXECUTION_TIME and entry.key.step:
+            step = f"{job}/{entry.key.step.split('/', 1)[0]}"
+            totals[step] = totals.get(step, 0) + (entry.committed or 0)
+    return {k: v for k, v in sorted(totals.items()) if v > 0}
 
 
 def _read_file(path: str) -> bytes:

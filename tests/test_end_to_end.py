@@ -101,7 +101,7 @@ def test_report_shows_examples_of_every_drop_reason(runs):
             row = by_id[e["id"]]
             assert f"{row['stage']}:{row['reason']}" == reason and e["location"] == row["location"]
             assert len(e["text"]) <= 300 and (row["text"] or "").startswith(e["text"])
-    assert "What each drop reason removes" in (runs["a"] / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Examples per reason" in (runs["a"] / "report" / "report.html").read_text(encoding="utf-8")
 
 
 def test_decontamination_cuts_the_quoted_spans_and_reports_each_benchmark(runs):

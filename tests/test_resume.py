@@ -22,10 +22,14 @@ CONFIG = ROOT / "configs" / "sample.yaml"
 ALL_STAGES = ["quality_model", "curation", "tokenizer", "phase-pretrain_4k", "phase-anneal_2k"]
 
 
+NOT_DETERMINISTIC = ("stages/", "report/timings.json", "report/report.html")  # fingerprints, wall times
+
+
 def _outputs(out: Path) -> dict[str, bytes]:
-    """Every output file except the markers (they hold this machine's input fingerprints)."""
+    """Every output file except the markers (they hold this machine's input fingerprints) and the
+    timings (and the page that shows them)."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and not str(p.relative_to(out)).startswith("stages/")}
+            if p.is_file() and not str(p.relative_to(out)).startswith(NOT_DETERMINISTIC)}
 
 
 def _config(tmp_path: Path, old: str = "", new: str = "") -> Path:

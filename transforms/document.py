@@ -55,10 +55,19 @@ class Rejected:
     location: str
     text: str | None = None      # kept for a deterministic sample of rejects (see RunConfig)
     detail: str | None = None
+    # what the document was when dropped, for the report's funnel and histograms (None for dead letters
+    # of `read`, which never became documents)
+    chars: int | None = None
+    lang: str | None = None
+    lang_score: float | None = None
+    quality_score: float | None = None
+    scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: Document, keep_text: bool) -> Rejected:
         stage, _, reason = doc.decision.partition(":")
         return cls(id=doc.id, source=doc.source, stage=stage, reason=reason, location=doc.location,
                    text=doc.text if keep_text else None,
-                   detail=doc.meta.get("drop_detail") or doc.meta.get("duplicate_of") or doc.cluster_id)
+                   detail=doc.meta.get("drop_detail") or doc.meta.get("duplicate_of") or doc.cluster_id,
+                   chars=len(doc.text) if doc.raw is None else len(doc.raw), lang=doc.lang,
+                   lang_score=doc.lang_score, quality_score=doc.quality_score, scores=doc.scores)

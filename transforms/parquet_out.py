@@ -35,6 +35,8 @@ CURATED_SCHEMA = pa.schema([
 REJECTED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
     ("location", pa.string()), ("text", pa.string()), ("detail", pa.string()),
+    ("chars", pa.int64()), ("lang", pa.string()), ("lang_score", pa.float64()), ("quality_score", pa.float64()),
+    ("scores", pa.map_(pa.string(), pa.float64())),
 ])
 
 
@@ -47,7 +49,9 @@ def document_row(doc: Document) -> dict[str, Any]:
 
 
 def rejected_row(rej: Rejected) -> dict[str, Any]:
-    return dataclasses.asdict(rej)
+    row = dataclasses.asdict(rej)
+    row["scores"] = sorted(rej.scores.items())
+    return row
 
 
 def part_path(directory: str, part: int, parts: int) -> str:

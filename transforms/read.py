@@ -122,7 +122,7 @@ def limit_size(doc: Document, cfg: ReadConfig) -> Document | Rejected:
         return doc
     if cfg.oversize == "reject" or doc.raw is not None:  # HTML cannot be cut safely: rejected
         return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="too_large", location=doc.location,
-                        text=doc.text[:2000] if doc.raw is None else None, detail=str(size))
+                        text=doc.text[:2000] if doc.raw is None else None, detail=str(size), chars=size)
     head = doc.text[:cfg.max_doc_chars]
     cut = head.rfind("\n")
     text = head[:cut] if cut > 0 else head
@@ -560,6 +560,9 @@ class _ListFilesFn(beam.DoFn):
                                   splittable=src.format == "jsonl")
 
 
+_COUNT_EVERY = 1000  # records between two increments of read's docs_in counter
+
+
 class _ReadRangeFn(beam.DoFn):
     def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
         super().__init__()
@@ -569,10 +572,13 @@ class _ReadRangeFn(beam.DoFn):
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
         src = self._sources[fr.source]
-        records = 0
+        records = counted = 0
         try:
             for item in _records(fr, src):
                 records += 1
+                if records - counted == _COUNT_EVERY:  # live progress within a long range, not only at its end
+                    self._counters.inc("docs_in", _COUNT_EVERY)
+                    counted = records
                 if isinstance(item, Document):
                     limited = limit_size(item, self._cfg)
                     if limited is not item and isinstance(limited, Document):
@@ -592,7 +598,7 @@ class _ReadRangeFn(beam.DoFn):
             yield pvalue.TaggedOutput(ReadDocuments.REJECTED, Rejected(
                 id=f"{src.name}/{location}", source=src.name, stage=STAGE, reason="truncated_file",
                 location=location, detail=str(exc)))
-        self._counters.inc("docs_in", records)
+        self._counters.inc("docs_in", records - counted)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
 
 
@@ -618,7 +624,8 @@ def unique_ids(docs: Iterable[Document]) -> Iterator[Document | Rejected]:
             yield doc
             continue
         yield Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
-                       text=doc.text[:2000] if doc.raw is None else None, detail=first.location)
+                       text=doc.text[:2000] if doc.raw is None else None, detail=first.location,
+                       chars=len(doc.text) if doc.raw is None else len(doc.raw))
 
 
 def _key_by_id(doc: Document) -> tuple[str, Document]:
