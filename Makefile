@@ -42,6 +42,7 @@ bench: setup
 	$(PY) benchmarks/run_all.py --suite dedup
 	$(PY) benchmarks/run_all.py --suite quality
 	$(PY) benchmarks/run_all.py --suite tokenize
+	$(PY) benchmarks/efficiency.py
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

@@ -111,14 +111,12 @@ def pipeline_benchmark(config: Path, out: Path, beam_args: list[str]) -> dict:
         seconds = time.perf_counter() - start
         stdout.seek(0)
         stderr.seek(0)
-        out_text, err_text = stdout.read(), stderr.read()
+        err_text = stderr.read()
     if proc.returncode:
         raise SystemExit(f"curate run failed:\n{err_text[-3000:]}")
     report = json.loads((out / "report" / "report.json").read_text())
-    last = out_text.strip().splitlines()[-1]  # "seconds: curation 1.0, tokenizer 0.1, mixing 0.5"
-    split = dict(part.strip().split(" ") for part in last[len("seconds: "):].split(","))
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "report": report,
-            "jobs": {k: float(v) for k, v in split.items()}}
+    jobs = json.loads((out / "report" / "timings.json").read_text())["seconds"]  # wall seconds per run step
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "report": report, "jobs": jobs}
 
 
 def main() -> None:

@@ -1,0 +1,320 @@
+"""Pipeline efficiency (issue 9): each stage's time in the pipeline against the same work done bare.
+
+1. Builds the benchmark corpus (scripts/build_corpus.py, `--target-mb`, default 100).
+2. Runs `curate run` on it pinned to one core (in_memory, 1 worker) and reads Beam's measured execution
+   time per top-level step (report/timings.json `beam_steps`: the FnApiRunner's state sampler attributes
+   time to the step that is executing, fused downstream steps excluded) and the run's wall time.
+3. Replays each stage bare, in this process on the same core: the stage's own pure functions and
+   library calls in a plain loop over the documents that entered that stage in the run (recovered from
+   the run's outputs: kept rows and the rejected rows of that stage or a later one; the run keeps every
+   rejected text, `run.rejected_text_fraction: 1.0`, so they can be replayed).
+4. Stage efficiency = bare time / the stage's pipeline time; end-to-end efficiency = the sum of the bare
+   times (launcher steps such as tokenizer training count as their own wall time) / the run's wall time.
+
+What "bare" covers per stage is listed in BARE below; shuffles (GroupByKey), Beam's coders and bundle
+overheads are what the pipeline adds. With `--workers 2` it also runs multi_processing with 2 workers
+(medians of `--repeats` runs) for the speed-up.
+
+Writes the section between <!-- efficiency:begin --> and <!-- efficiency:end --> of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import _common as C  # noqa: E402 - benchmarks/ is on sys.path when this runs as a script
+
+BEGIN, END = C.markers("efficiency")
+CORE = 0
+
+# top-level Beam step labels (pipeline/graph.py) -> the stage whose bare time they are measured against
+STEPS = {
+    "curation/Read": "read", "curation/FilterUrls": "urls", "curation/ExtractText": "extract",
+    "curation/Normalize": "normalize", "curation/ExactDedup": "exact_dedup",
+    "curation/IdentifyLanguage": "langid", "curation/FilterRules": "rules", "curation/FilterSafety": "safety",
+    "curation/ScoreQuality": "quality", "curation/NearDedup": "near_dedup", "curation/Decontaminate": "decontam",
+    "curation/WriteCurated": "write_parquet", "curation/WriteRejected": "write_parquet",
+    "mixing/Tokenize": "tokenize", "mixing/Pack": "pack", "mixing/WriteShards": "write_shards",
+}
+BARE = {
+    "read": "JSON parse + Document per line (transforms.read.parse_record)",
+    "urls": "URL normalization (normalize_url) for documents with a URL",
+    "normalize": "normalize_text on the raw text",
+    "exact_dedup": "content_hash of the normalized text",
+    "langid": "identify_batch (fastText lid.176.ftz) in batches of the stage's batch size",
+    "rules": "apply_rules with each source's rule sets",
+    "safety": "check_safety (blocklists, PII redaction)",
+    "near_dedup": "shingle hashes + datasketch MinHash signature + band keys into a dict",
+    "decontam": "decontaminate against the configured eval sets",
+    "write_parquet": "pyarrow table + Parquet bytes of curated/ and rejected/ rows",
+    "tokenize": "SentencePiece batch encode (encode_batch) of every kept document",
+    "pack": "pack_documents per (phase, split, bucket) of the run's assignment",
+    "write_shards": "Arrow IPC bytes of each packed shard",
+}
+
+
+def pin(core: int = CORE) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+
+
+def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) -> dict[str, Any]:
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    cmd = [sys.executable, "-m", "pipeline", "run", "--quiet", "--config", str(config), "--output", str(out)]
+    if beam_args:
+        cmd += ["--", *beam_args]
+    if pinned:
+        cmd = ["taskset", "-c", str(CORE), *cmd]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"curate run failed:\n{proc.stderr[-3000:]}")
+    timings = json.loads((out / "report" / "timings.json").read_text())
+    return {"wall": wall, "timings": timings}
+
+
+# ---------------------------------------------------------------- bare replay
+
+def _timed(label: str, totals: dict[str, float], fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    result = fn()
+    totals[label] += time.perf_counter() - start
+    return result
+
+
+def _rows(out: Path, kind: str) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for part in sorted((out / kind).glob("part-*.parquet")):
+        rows += pq.read_table(part).to_pylist()
+    return rows
+
+
+def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
+    """Seconds of each stage's own work on the documents that entered it in the run in `out`."""
+    import numpy as np
+
+    from pipeline.config import load_config
+    from pipeline.manifest import read_shard
+    from pipeline.report_stats import STAGE_ORDER
+    from tokenizer.wrapper import Tokenizer
+    from transforms.arrow_shards import shard_bytes
+    from transforms.decontam import decontaminate, load_eval_ngrams
+    from transforms.hashing import content_hash
+    from transforms.langid import identify_batch, load_model
+    from transforms.near_dedup import band_keys, document_shingle_hashes, minhash_inputs, minhash_template, signature
+    from transforms.normalize import normalize_text
+    from transforms.pack import pack_documents
+    from transforms.parquet_out import (
+        CURATED_SCHEMA,
+        REJECTED_SCHEMA,
+        table_bytes,
+    )
+    from transforms.read import parse_record
+    from transforms.rules import apply_rules
+    from transforms.safety import BlocklistMatcher, check_safety, load_blocklists
+    from transforms.tokenize import TokenizedDoc
+    from transforms.urls import normalize_url
+
+    cfg = load_config(config_path)
+    totals: dict[str, float] = defaultdict(float)
+    curated = _rows(out, "curated")
+    rejected = _rows(out, "rejected")
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+
+    def entering(stage: str) -> list[dict[str, Any]]:
+        i = order[stage]
+        return [r for r in curated if r["decision"] == "keep"] + [
+            r for r in rejected if order.get(r["stage"], len(order)) >= i and r["stage"] != "read"]
+
+    # read: every line of every input file
+    raw_text: dict[str, str] = {}
+    for src in cfg.sources:
+        for pattern in src.paths:
+            for path in sorted(Path(pattern).parent.glob(Path(pattern).name)):
+                with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+                    lines = fh.read().splitlines()
+                rel = path.name
+
+                def parse(lines=lines, src=src, rel=rel) -> list[Any]:
+                    return [parse_record(line, src, rel, n) for n, line in enumerate(lines, 1) if line.strip()]
+
+                for item in _timed("read", totals, parse):
+                    if hasattr(item, "text") and getattr(item, "raw", None) is None and hasattr(item, "lang_shares"):
+                        raw_text[item.id] = item.text
+    # urls
+    urls = [r["url"] for r in entering("urls") if r.get("url")]
+    _timed("urls", totals, lambda: [normalize_url(u) for u in urls])
+    # normalize: the raw text of the documents that reached it
+    raws = [raw_text[r["id"]] for r in entering("normalize") if r["id"] in raw_text]
+    _timed("normalize", totals, lambda: [normalize_text(t) for t in raws])
+    texts = [r["text"] or "" for r in entering("exact_dedup")]
+    _timed("exact_dedup", totals, lambda: [content_hash(t) for t in texts])
+    # langid (documents of sources without a fixed language)
+    fixed = {s.name for s in cfg.sources if s.lang}
+    lid_texts = [r["text"] or "" for r in entering("langid") if r["source"] not in fixed]
+    model = load_model(cfg.langid.model)
+    batch = cfg.langid.batch_size
+
+    def lid() -> None:
+        for i in range(0, len(lid_texts), batch):
+            identify_batch(model, lid_texts[i:i + batch], cfg.langid)
+
+    _timed("langid", totals, lid)
+    rules_rows = entering("rules")
+
+    def rules() -> None:
+        for r in rules_rows:
+            sets = cfg.rules.by_source.get(r["source"], cfg.rules.default)
+            apply_rules(r["text"] or "", r["lang"], sets, cfg.rules)
+
+    _timed("rules", totals, rules)
+    if cfg.safety.enabled:
+        matchers = {n: BlocklistMatcher.of(t) for n, t in load_blocklists(cfg.safety.word_blocklists).items()}
+        safety_texts = [r["text"] or "" for r in entering("safety")]
+        _timed("safety", totals, lambda: [check_safety(t, matchers, cfg.safety) for t in safety_texts])
+    if cfg.near_dedup.enabled:
+        nd = cfg.near_dedup
+        template = minhash_template(nd)
+        nd_rows = entering("near_dedup")
+
+        def near() -> None:
+            buckets: dict[bytes, list[str]] = defaultdict(list)
+            for r in nd_rows:
+                sig = signature(minhash_inputs(document_shingle_hashes(r["id"], r["text"] or "", nd)), nd, template)
+                for band in band_keys(np.frombuffer(sig, dtype=np.uint32), nd.bands, nd.rows):
+                    buckets[band].append(r["id"])
+
+        _timed("near_dedup", totals, near)
+    if cfg.decontam.enabled and cfg.decontam.eval_sets:
+        index = load_eval_ngrams(cfg.decontam)
+        dec_texts = [r["text"] or "" for r in entering("decontam")]
+        _timed("decontam", totals, lambda: [decontaminate(t, index, cfg.decontam.mode) for t in dec_texts])
+    # writing curated/ and rejected/: Arrow tables and Parquet bytes of the same rows
+    for rows, schema in ((curated, CURATED_SCHEMA), (rejected, REJECTED_SCHEMA)):
+        parts = defaultdict(list)
+        for i, row in enumerate(rows):
+            parts[i % cfg.run.parts].append(row)
+        _timed("write_parquet", totals, lambda parts=parts, schema=schema: [
+            table_bytes(p, schema) for p in parts.values()])
+    # mixing: tokenize every kept document, pack the run's buckets, write shard bytes
+    tok = Tokenizer((out / "tokenizer" / "tokenizer.model").read_bytes())
+    kept = [r for r in curated if r["decision"] == "keep"]
+    texts_kept = [r["text"] for r in kept]
+
+    def encode() -> list[Any]:   # the stage's library call: SentencePiece's batch encoder, 256 documents a call
+        return [a for i in range(0, len(texts_kept), 256) for a in tok.encode_batch(texts_kept[i:i + 256])]
+
+    ids = _timed("tokenize", totals, encode)
+    docs = {r["id"]: TokenizedDoc(r["id"], r["source"], r["lang"] or "und", i) for r, i in zip(kept, ids, strict=True)}
+    for phase in cfg.phases:
+        manifest = json.loads((out / "phases" / phase.name / "manifest.json").read_text())
+        for entries, sub in ((manifest["shards"], ""), (manifest["validation"]["shards"], "validation/")):
+            for entry in entries:
+                table = read_shard(str(out / "phases" / phase.name / f"{sub}{entry['file']}"))
+                members = [docs[d] for row in table.column("doc_ids").to_pylist() for d in dict.fromkeys(row)
+                           if d in docs]
+                packed = _timed("pack", totals, lambda members=members, seq_len=phase.seq_len: pack_documents(
+                    members, seq_len, tok.pad_id))
+                _timed("write_shards", totals, lambda packed=packed: shard_bytes(packed))
+    return dict(totals)
+
+
+# ---------------------------------------------------------------- report
+
+def stage_times(beam_steps: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for step, msecs in beam_steps.items():
+        out[STEPS.get(step, "other")] += msecs / 1000
+    return dict(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-out/efficiency")
+    parser.add_argument("--report", default="BENCHMARKS.md")
+    parser.add_argument("--target-mb", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per mode (medians)")
+    parser.add_argument("--workers", type=int, default=2, help="also run multi_processing with N workers (0: skip)")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
+    args = parser.parse_args()
+    work = Path(args.out).resolve()
+    shared = ROOT.parent / "shared" / "data"
+    if not shared.is_dir():
+        raise SystemExit(f"the benchmark needs ../shared/data (not found at {shared})")
+    corpus = work / "corpus"
+    built = corpus / "built.json"
+    if json.loads(built.read_text() if built.exists() else "{}").get("mb") != args.target_mb:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(shared), "--out",
+                        str(corpus), "--target-mb", str(args.target_mb), "--sample-dir", str(ROOT / "data" / "sample")],
+                       check=True, capture_output=True)
+        (corpus / "built.json").write_text(json.dumps({"mb": args.target_mb}))
+    config = corpus / "bench.yaml"   # the corpus config, keeping every rejected text for the replay
+    text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
+    config.write_text(text)
+    texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
+
+    one = [run_pipeline(config, work / f"out-1w-{k}", [], pinned=True) for k in range(args.repeats)]
+    walls = [r["wall"] for r in one]
+    median_run = one[walls.index(statistics.median_low(walls))]
+    out = work / f"out-1w-{one.index(median_run)}"
+    pin()
+    bare = bare_times(corpus, config, out)
+    in_pipeline = stage_times(median_run["timings"]["beam_steps"])
+    launcher = {k: v for k, v in median_run["timings"]["seconds"].items() if k in ("quality_training", "tokenizer")}
+    bare_total = sum(bare.values()) + sum(launcher.values())
+    multi = []
+    if args.workers:
+        multi = [run_pipeline(config, work / f"out-{args.workers}w-{k}",
+                              ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"],
+                              pinned=False)["wall"] for k in range(args.repeats)]
+
+    report = json.loads((out / "report" / "report.json").read_text())
+    lines = [BEGIN, "## Efficiency: stages in the pipeline against the same work bare (issue 9)", "",
+             f"Produced by `python benchmarks/efficiency.py --target-mb {args.target_mb} --repeats {args.repeats} "
+             f"--workers {args.workers}`. Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}. "
+             f"Corpus: {report['totals']['read']} records ({texts_mb:.1f} MB gzipped JSONL), "
+             f"{report['totals']['kept']} kept. One worker pinned to one core; the bare replay runs in one "
+             "process on the same core over the documents that entered each stage in the median run.", "",
+             "| stage | pipeline s | bare s | efficiency | bare work |", "|---|---|---|---|---|"]
+    for stage in [*BARE, "other"]:
+        p, b = in_pipeline.get(stage, 0.0), bare.get(stage, 0.0)
+        if not p and not b:
+            continue
+        eff = f"{b / p:.2f}" if p else "-"
+        lines.append(f"| {stage} | {p:.1f} | {b:.1f} | {eff} | {BARE.get(stage, 'Beam steps outside the stages')} |")
+    for step, secs in launcher.items():
+        lines.append(f"| {step} (launcher) | {secs:.1f} | {secs:.1f} | 1.00 | runs outside Beam |")
+    wall = median_run["wall"]
+    lines += ["", f"end-to-end efficiency: {bare_total / wall:.2f} (bare {bare_total:.1f} s / wall {wall:.1f} s, "
+              f"1 worker, median of {args.repeats}: {', '.join(f'{w:.1f}' for w in walls)} s)"]
+    if multi:
+        speedup = statistics.median(walls) / statistics.median(multi)
+        lines.append(f"multi_processing x{args.workers}: median {statistics.median(multi):.1f} s "
+                     f"({', '.join(f'{w:.1f}' for w in multi)}): speed-up {speedup:.2f}x over 1 worker")
+    lines.append(END)
+    section = "\n".join(lines)
+    print(section)
+    if not args.no_write:
+        C.replace_section(Path(args.report), "efficiency", section)
+
+
+if __name__ == "__main__":
+    main()
