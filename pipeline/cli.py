@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("doc_id", metavar="DOC_ID", help="a document id (<source>/<id>; the id alone if unique)")
     exp.add_argument("run_dir", metavar="RUN_DIR", help="a run output (local path or gs://, s3://)")
     exp.add_argument("--json", action="store_true", help="print a machine-readable JSON object")
+    pl = sub.add_parser("plan", help="pre-flight estimate at scale: core-hours per stage, shuffle, sizes, wall time "
+                        "(pipeline/plan.py, docs/scale.md)")
+    pl.add_argument("--config", required=True)
+    pl.add_argument("--input-bytes", required=True, metavar="N", help="input size, e.g. 40T, 500G or 123456789")
+    pl.add_argument("--workers", type=int, default=100)
+    pl.add_argument("--worker-cores", type=int, default=4)
+    pl.add_argument("--html-share", type=float, default=None,
+                    help="share of the input that is WARC HTML (default: 0, or 0.9 when a source is WARC)")
+    pl.add_argument("--doc-bytes", type=int, default=3000, help="mean text bytes per document")
+    pl.add_argument("--json", action="store_true")
     rep = sub.add_parser("report", help="rebuild report/report.json and report.html from a finished run's outputs "
                          "(pipeline/report.py)")
     rep.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's output (local path or gs://, s3://)")
@@ -107,6 +117,38 @@ def _explain(args: argparse.Namespace) -> int:
     return 0 if result["found"] else 1
 
 
+_SI = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+
+
+def _bytes(text: str) -> int:
+    text = text.strip().upper().removesuffix("B")
+    unit = text[-1] if text and text[-1] in _SI else ""
+    return int(float(text[:-1] if unit else text) * _SI[unit])
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.config import ConfigError, load_config
+    from pipeline.plan import Assumptions, plan, plan_lines
+
+    try:
+        cfg = load_config(args.config)
+        size = _bytes(args.input_bytes)
+    except ConfigError as exc:
+        print(f"curate: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"curate: error: --input-bytes: not a size: {args.input_bytes!r} (e.g. 40T, 500G)", file=sys.stderr)
+        return 2
+    share = args.html_share if args.html_share is not None else (
+        0.9 if any(s.format == "warc" for s in cfg.sources) else 0.0)
+    result = plan(cfg, size, args.workers, Assumptions(doc_bytes=args.doc_bytes, html_share=share,
+                                                       worker_cores=args.worker_cores))
+    print(json.dumps(result, indent=1) if args.json else "\n".join(plan_lines(result)))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     """`report RUN_DIR`: the run's report rebuilt from its outputs (with the timings it recorded)."""
     from pipeline.report import assemble_report, write_report
@@ -145,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return _explain(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "plan":
+        return _plan(args)
     if args.command == "fetch-models":
         from pipeline.models import fetch_lid_model
 

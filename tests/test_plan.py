@@ -1,0 +1,56 @@
+"""`curate plan` (pipeline/plan.py): the estimate is arithmetic on the config, the assumptions and the
+measured throughputs, so each figure is checked against the same arithmetic done here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.plan import DEFAULT_SURVIVAL, Assumptions, load_throughput, plan
+from tests.conftest import ROOT
+
+INTERNLM = ROOT / "configs" / "internlm-1.6t.yaml"
+
+
+def test_plan_is_arithmetic_on_its_inputs():
+    cfg = load_config(INTERNLM)
+    tp = load_throughput()
+    a = Assumptions(html_share=0.9)
+    p = plan(cfg, 400 * 10**12, 500, a, tp)
+    text = 400e12 * 0.1 + 400e12 * 0.9 * a.text_per_html_byte
+    assert p["text_bytes"] == pytest.approx(text)
+    stages = {r["stage"]: r for r in p["stages"]}
+    survival = dict(DEFAULT_SURVIVAL, quality=cfg.quality.top_fraction)
+    kept = text * math.prod(survival[s] for s in ("read", "urls", "extract", "exact_dedup", "langid", "rules",
+                                                  "safety", "quality", "near_dedup", "decontam"))
+    assert p["kept_text_bytes"] == pytest.approx(kept)
+    rules_in = stages["rules"]["bytes_in"]
+    assert stages["rules"]["core_hours"] == pytest.approx(rules_in / 1e6 / tp["bare_mb_per_s"]["rules"]
+                                                          / tp["efficiency"] / 3600)
+    pages = 400e12 * 0.9 / a.page_bytes
+    assert stages["extract"]["core_hours"] == pytest.approx(pages / tp["extract_pages_per_s"] / tp["efficiency"] / 3600)
+    assert p["minhash_shuffle_bytes"] == pytest.approx(stages["near_dedup"]["docs_in"] * 17 * a.band_key_bytes)
+    assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
+    assert p["tokens_in_phases"] == 1_600_000_000_000
+    assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)
+
+
+def test_stages_the_config_turns_off_are_not_planned():
+    cfg = load_config(ROOT / "configs" / "shared-corpus.yaml")
+    names = [r["stage"] for r in plan(cfg, 10**12, 10, Assumptions())["stages"]]
+    assert "extract" not in names and "quality" not in names and "decontam" not in names
+    assert "near_dedup" in names and "rules" in names
+
+
+def test_cli_prints_the_plan_and_rejects_a_bad_size(capsys):
+    assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "400T", "--workers", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "core-hours" in out and "MinHash shuffle" in out and "on 500 workers x 4 cores" in out
+    assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "1.5P", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_bytes"] == 1_500_000_000_000_000
+    assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "lots"]) == 2
+    assert "--input-bytes: not a size" in capsys.readouterr().err
