@@ -28,7 +28,10 @@ SUITES = {  # suite -> (BENCHMARKS.md section title, benchmarks); each suite has
     "dedup": ("Deduplication quality and scale (issue 4)", ["dedup_quality", "dedup_scale"]),
     "quality": ("Quality, safety and decontamination (issue 5)", ["quality_eval"]),
     "tokenize": ("Tokenizer and tokenization (issue 6)", ["tokenize_throughput"]),
+    # installs datatrove in bench-out/datatrove-venv on first use; the full size (100 MB) takes tens of minutes
+    "datatrove": ("Side by side with datatrove (issue 9)", ["datatrove_compare"]),
 }
+EXTRA_ARGS = {"datatrove_compare": ["--no-report"]}  # run_all writes the section itself
 BENCHES = [name for _, names in SUITES.values() for name in names]
 HERE = Path(__file__).resolve().parent
 
@@ -54,7 +57,8 @@ def main() -> int:
     results, timings, failed = {}, {}, []
     started = time.perf_counter()
     for name in args.only:
-        cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out_dir / f"{name}.json")]
+        cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out_dir / f"{name}.json"),
+               *EXTRA_ARGS.get(name, [])]
         if args.quick:
             cmd.append("--quick")
         elif name == "extraction_quality" and args.max_pages:

@@ -246,7 +246,7 @@ def _fertility_plot(fertility: Mapping[str, Any]) -> str:
 
 
 def _timings_plot(timings: Mapping[str, Any]) -> str:
-    launcher = timings.get("seconds") or {}
+    launcher = {k: v for k, v in (timings.get("seconds") or {}).items() if k != "report"}  # not done yet when drawn
     steps = timings.get("beam_steps") or {}
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:15]
     fig = _figure(10, 0.3 * max(len(launcher), len(top)) + 1.2)
