@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logging")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="no live progress (shown on stderr when it is a terminal; CURATE_PROGRESS=always|never)")
+    run.add_argument("--runner-profile", metavar="FILE",
+                     help="Beam options from a YAML list (configs/runners/*.yaml; ${VAR} from the environment), "
+                          "placed before the options after `--`")
     sub.add_parser("fetch-models", help="download and verify the default language-ID model (lid.176.ftz)")
     tq = sub.add_parser("train-quality", help="train the fastText quality classifier (pipeline/train_quality.py)")
     tq.add_argument("--labelled", nargs="+", default=[], metavar="F", help="JSONL with a text and a label field")
@@ -149,6 +152,43 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def runner_profile_args(path: str, environ: dict[str, str] | None = None) -> list[str]:
+    """The Beam options of a runner profile (configs/runners/*.yaml): a YAML list of options written as
+    after `--`, each `${VAR}` replaced from the environment (`${VAR:-default}` when unset or empty;
+    `${PROFILE_DIR}` is the profile's directory). A missing variable or a malformed file is a ConfigError."""
+    import os
+    import re
+
+    import yaml
+
+    from pipeline.config import ConfigError
+
+    env = dict(os.environ if environ is None else environ)
+    env["PROFILE_DIR"] = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            options = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--runner-profile {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--runner-profile {path}: not YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(options, list) or not all(isinstance(o, str) and o.startswith("--") for o in options):
+        raise ConfigError(f"--runner-profile {path}: expected a YAML list of Beam options such as "
+                          "--runner=DataflowRunner")
+    missing: list[str] = []
+
+    def expand(match: re.Match[str]) -> str:
+        value = env.get(match[1]) or match[2]
+        if value is None:
+            missing.append(match[1])
+        return value or ""
+
+    args = [re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}", expand, option) for option in options]
+    if missing:
+        raise ConfigError(f"--runner-profile {path}: set {', '.join(dict.fromkeys(missing))} in the environment")
+    return args
+
+
 def _report(args: argparse.Namespace) -> int:
     """`report RUN_DIR`: the run's report rebuilt from its outputs (with the timings it recorded)."""
     from pipeline.report import assemble_report, write_report
@@ -246,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     from transforms.mix import ShortfallError
 
     try:
+        if args.runner_profile:
+            beam_args = runner_profile_args(args.runner_profile) + beam_args
         cfg = load_config(args.config)
         result = run(cfg, args.output, beam_args, force=args.force,
                      progress=progress_enabled(args.quiet, sys.stderr))

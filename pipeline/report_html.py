@@ -45,7 +45,7 @@ SECTIONS = (("summary", "Summary"), ("funnel", "Funnel"), ("drops", "Drops"), ("
 def _svg(fig: Figure, name: str, caption: str = "") -> str:
     buf = io.StringIO()
     with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata={"Date": None})  # constrained layout fits; "tight" would draw twice
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
