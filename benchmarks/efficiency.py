@@ -314,6 +314,15 @@ def main() -> None:
     print(section)
     if not args.no_write:
         C.replace_section(Path(args.report), "efficiency", section)
+        update_throughput(bare_total / wall, f"benchmarks/efficiency.py --target-mb {args.target_mb} "
+                          f"--repeats {args.repeats}: end-to-end efficiency, 1 worker")
+
+
+def update_throughput(efficiency: float, source: str, path: Path = ROOT / "pipeline" / "throughput.json") -> None:
+    """`curate plan` divides bare per-core rates by this efficiency (pipeline/plan.py)."""
+    data = json.loads(path.read_text())
+    data["efficiency"], data["efficiency_source"] = round(efficiency, 3), source
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":
