@@ -65,6 +65,24 @@ def build_corpus_module():
     return mod
 
 
+def build_bench_corpus(corpus: Path, target_mb: int) -> Path:
+    """The benchmark corpus (scripts/build_corpus.py from ../shared/data and the embedded sample) in
+    `corpus`, rebuilt only when missing or of another size; returns its config.yaml."""
+    import json
+    import subprocess
+    import sys
+
+    if not SHARED_DATA.is_dir():
+        raise SystemExit(f"the benchmark needs ../shared/data (not found at {SHARED_DATA})")
+    built = corpus / "built.json"
+    if json.loads(built.read_text() if built.exists() else "{}").get("mb") != target_mb:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(SHARED_DATA),
+                        "--out", str(corpus), "--target-mb", str(target_mb),
+                        "--sample-dir", str(ROOT / "data" / "sample")], check=True, capture_output=True)
+        built.write_text(json.dumps({"mb": target_mb}))
+    return corpus / "config.yaml"
+
+
 def require_shared_data(*folders: str) -> Path | None:
     """The data root, or None after printing why the benchmark is skipped."""
     if not SHARED_DATA.is_dir():

@@ -256,16 +256,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
     args = parser.parse_args()
     work = Path(args.out).resolve()
-    shared = ROOT.parent / "shared" / "data"
-    if not shared.is_dir():
-        raise SystemExit(f"the benchmark needs ../shared/data (not found at {shared})")
     corpus = work / "corpus"
-    built = corpus / "built.json"
-    if json.loads(built.read_text() if built.exists() else "{}").get("mb") != args.target_mb:
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(shared), "--out",
-                        str(corpus), "--target-mb", str(args.target_mb), "--sample-dir", str(ROOT / "data" / "sample")],
-                       check=True, capture_output=True)
-        (corpus / "built.json").write_text(json.dumps({"mb": args.target_mb}))
+    C.build_bench_corpus(corpus, args.target_mb)
     config = corpus / "bench.yaml"   # the corpus config, keeping every rejected text for the replay
     text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
     config.write_text(text)

@@ -126,13 +126,8 @@ def main() -> None:
     parser.add_argument("--target-mb", type=int, default=20)
     args = parser.parse_args()
     work = Path(args.out).resolve()
-    shared = ROOT.parent / "shared" / "data"
-    if not shared.is_dir():
-        raise SystemExit(f"bench needs ../shared/data (not found at {shared})")
     corpus = work / "corpus"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(shared), "--out",
-                    str(corpus), "--target-mb", str(args.target_mb), "--sample-dir", str(ROOT / "data" / "sample")],
-                   check=True, capture_output=True)
+    C.build_bench_corpus(corpus, args.target_mb)
     config = corpus / "config.yaml"  # configs/shared-corpus.yaml, copied by build_corpus.py
     texts_mb = sum(len(r["text"].encode()) for _, r in load_corpus(corpus) if isinstance(r.get("text"), str)) / 1e6
     n_records = len(load_corpus(corpus))

@@ -27,3 +27,14 @@ def require_shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"../shared/data not found at {SHARED_DATA}: tests on third-party data need it")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, lid_model) -> Path:
+    """One `curate run` of configs/sample.yaml, shared by the tests that only read its outputs (copy it
+    before changing anything)."""
+    from pipeline.cli import main
+
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    assert main(["run", "--config", str(ROOT / "configs" / "sample.yaml"), "--output", str(out)]) == 0
+    return out

@@ -30,10 +30,8 @@ def _qualified(raw_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("explain") / "sample"
-    assert main(["run", "--config", str(CONFIG), "--output", str(out)]) == 0
-    return out
+def run(sample_run) -> Path:
+    return sample_run   # the session's run of configs/sample.yaml (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report") / "out"
-    assert main(["run", "--config", str(CONFIG), "--output", str(out)]) == 0
-    return out
+def run(sample_run) -> Path:
+    return sample_run   # the session's run of configs/sample.yaml (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
