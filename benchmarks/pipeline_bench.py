@@ -169,7 +169,18 @@ def main() -> None:
     lines += ["", "For comparison (DESIGN.md section 6, same machine class): datatrove 0.10.1 read + LID + Gopher "
               "filters 0.28 MB/s and its 4-stage MinHash 0.30 MB/s on one core, ~0.14 MB/s for both.", END]
     C.replace_section(Path(args.report), "pipeline", "\n".join(lines))
-    print(f"wrote {args.report}")
+    update_throughput(stages)
+    print(f"wrote {args.report} and pipeline/throughput.json")
+
+
+def update_throughput(stages: list[dict], path: Path = ROOT / "pipeline" / "throughput.json") -> None:
+    """The bare MB/s per stage that `curate plan` reads (stage names: the first word of each row)."""
+    data = json.loads(path.read_text())
+    for s in stages:
+        key = s["stage"].split(" ", 1)[0]
+        if key in data["bare_mb_per_s"]:
+            data["bare_mb_per_s"][key] = round(s["mb_per_s"], 2)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":
