@@ -46,9 +46,9 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.manifest import iter_segments, read_shard
 from transforms.arrow_shards import shard_relpath
 from transforms.document import KEEP
-from transforms.hashing import hash64, unit_interval
+from transforms.hashing import unit_interval
 from transforms.mix import TRAIN, VALIDATION, unit_hash
-from transforms.parquet_out import part_path
+from transforms.parquet_out import part_of, part_path
 
 MAX_CHAIN = 8            # survivors followed from a duplicate
 SUGGESTIONS = 10         # ids ending with an unknown id, listed
@@ -109,7 +109,7 @@ class _Run:
         every = self._parts[kind]
         if doc_id is None or self.seed is None or not self.parts:
             return every
-        name = posixpath.basename(part_path(kind, hash64(self.seed, doc_id) % self.parts, self.parts))
+        name = posixpath.basename(part_path(kind, part_of(self.seed, doc_id, self.parts), self.parts))
         return [p for p in every if posixpath.basename(p) == name]
 
     def read(self, kind: str, doc_id: str) -> list[dict[str, Any]]:

@@ -141,7 +141,8 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
 TIMINGS_FILE = "report/timings.json"
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
+    """The JSON file at `path` (any filesystem Beam knows), or None when it does not exist."""
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as fh:
@@ -177,13 +178,13 @@ def assemble_report(output: str) -> dict[str, Any]:
     from pipeline.tokenizer_step import tokenizer_report
     from transforms.near_dedup import s_curve
 
-    run_manifest = _read_json(f"{output}/run_manifest.json")
+    run_manifest = read_json(f"{output}/run_manifest.json")
     if run_manifest is None:
         raise FileNotFoundError(f"{output}/run_manifest.json not found: not a finished run's output")
     cfg = run_manifest["config"]
     manifests = {}
     for phase in cfg["phases"]:
-        manifest = _read_json(f"{output}/phases/{phase['name']}/manifest.json")
+        manifest = read_json(f"{output}/phases/{phase['name']}/manifest.json")
         if manifest is None:
             raise FileNotFoundError(f"{output}/phases/{phase['name']}/manifest.json not found: "
                                     "the phase is not complete")
@@ -196,15 +197,15 @@ def assemble_report(output: str) -> dict[str, Any]:
     if nd.get("enabled", True) and nd:
         report["near_dedup"] = {"num_perm": nd["num_perm"], "bands": nd["bands"], "rows": nd["rows"],
                                 "threshold": nd["threshold"], "candidate_probability": s_curve(nd["bands"], nd["rows"])}
-        audit = _read_json(f"{output}/report/near_dedup_audit.json")
+        audit = read_json(f"{output}/report/near_dedup_audit.json")
         if audit is not None:
             report["near_dedup"]["audit"] = audit
     report["tokenizer"] = tokenizer_report(output)
     if (cfg.get("quality") or {}).get("train") is not None:
-        sidecar = _read_json(f"{output}/quality/quality.bin.json")
+        sidecar = read_json(f"{output}/quality/quality.bin.json")
         if sidecar is not None:
             report["quality_model"] = {k: sidecar[k] for k in ("holdout_metrics", "inputs", "model") if k in sidecar}
-    plan = _read_json(f"{output}/phases/plan.json")
+    plan = read_json(f"{output}/phases/plan.json")
     for name, manifest in manifests.items():
         report["phases"][name].update(_phase_details(output, name, manifest, plan))
     report.update(run_stats(output, cfg["run"]["parts"], (report["tokenizer"] or {}).get("fertility") or {}))
@@ -220,6 +221,6 @@ def write_report(output: str, report: dict[str, Any], timings: dict[str, Any] | 
     from pipeline.report_html import render_html
 
     if timings is None:
-        timings = _read_json(f"{output}/{TIMINGS_FILE}")
+        timings = read_json(f"{output}/{TIMINGS_FILE}")
     write_atomic(f"{output}/report/report.json", (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
     write_atomic(f"{output}/report/report.html", render_html(report, timings).encode())

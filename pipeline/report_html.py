@@ -362,8 +362,7 @@ def _tokenizer_section(report: Mapping[str, Any]) -> str:
 
 
 def render_html(report: Mapping[str, Any], timings: Mapping[str, Any] | None = None) -> str:
-    order = (report.get("funnel") or {}).get("steps") and [
-        s.removeprefix("after ") for s in report["funnel"]["steps"][1:]] or []
+    order = [s.removeprefix("after ") for s in (report.get("funnel") or {}).get("steps", [])[1:]]
     parts = {
         "summary": _summary(report),
         "funnel": (_funnel_plots(report["funnel"]) + _funnel_table(report["funnel"])) if report.get("funnel")

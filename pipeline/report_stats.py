@@ -16,7 +16,6 @@ kept documents and one for the documents the measuring stage dropped.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -63,7 +62,7 @@ RULE_MEASUREMENTS: dict[str, tuple[str, float, float, int]] = {
     "max_line_length": ("log10", 0.0, 5.0, 20),
 }
 # which stage's drops each histogram sets against the kept documents
-_DROPPING_STAGE = {"lang_score": "langid", "quality_score": "quality", "chars": None, "cluster_size": "-"}
+_DROPPING_STAGE = {"lang_score": "langid", "quality_score": "quality", "chars": None}
 
 
 def bin_edges(spec: tuple[str, float, float, int]) -> np.ndarray:
@@ -107,7 +106,8 @@ class _Accumulator:
             self.funnel[(*key, "docs")] += 1
             self.funnel[(*key, "chars")] += int(n)
         kept = status_arr == KEPT
-        for name, spec in HISTOGRAMS.items():
+        for name in _DROPPING_STAGE:
+            spec = HISTOGRAMS[name]
             if name == "chars":
                 values = chars
                 dropped = ~kept & (status_arr != "read")
@@ -136,12 +136,10 @@ def _parts(pattern: str) -> list[str]:
 
 
 def _read(path: str, wanted: Iterable[str]) -> pa.Table:
+    """The `wanted` columns the part has (older runs' rejected/ rows lack the newer ones)."""
     with FileSystems.open(path) as fh:
-        schema = pq.read_schema(fh)
-    columns = [c for c in wanted if c in schema.names]
-    with FileSystems.open(path) as fh:
-        table = pq.read_table(fh, columns=[c for c in columns if c != "text"] + (
-            ["text"] if "text" in columns else []))
+        part = pq.ParquetFile(fh)
+        table = part.read(columns=[c for c in wanted if c in part.schema_arrow.names])
     if "text" in table.column_names:  # curated rows: characters of the final text
         table = table.append_column("chars", pc.utf8_length(table.column("text"))).drop_columns(["text"])
     return table
@@ -166,12 +164,6 @@ def collect(output: str, parts: int) -> _Accumulator:
         acc.add_table(table.drop_columns(["stage"]), status)
     return acc
 
-
-def _read_json(path: str) -> Any:
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read())
 
 
 def funnel(acc: _Accumulator, curated_tokens: list[dict[str, Any]] | None,
@@ -231,5 +223,7 @@ def run_stats(output: str, parts: int, fertility: Mapping[str, Any]) -> dict[str
     by_lang = {lang: v["tokens_per_char"] for lang, v in (fertility.get("by_lang") or {}).items()
                if v.get("tokens_per_char")}
     default = (fertility.get("all") or {}).get("tokens_per_char") or 0.3
-    curated_tokens = _read_json(f"{output}/report/curated_tokens.json")
+    from pipeline.report import read_json
+
+    curated_tokens = read_json(f"{output}/report/curated_tokens.json")
     return {"funnel": funnel(acc, curated_tokens, by_lang, default), "histograms": histograms(acc)}

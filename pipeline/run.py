@@ -20,7 +20,14 @@ from pipeline.graph import AUDIT_FILE, EXAMPLES_FILE, build_curation, build_mixi
 from pipeline.manifest import load_ledger, remove_phase_manifests, write_phase_manifests
 from pipeline.models import LID_FILE
 from pipeline.progress import Progress
-from pipeline.report import TIMINGS_FILE, ReconciliationError, assemble_report, build_report, write_report
+from pipeline.report import (
+    TIMINGS_FILE,
+    ReconciliationError,
+    assemble_report,
+    build_report,
+    read_json,
+    write_report,
+)
 from pipeline.resume import Resume, Stage, code_versions, fingerprint_files, stage_key
 from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer
 from pipeline.train_quality import TrainQualityError, train_quality
@@ -142,11 +149,10 @@ def check_pinned_tokenizer(path: str) -> None:
 QUALITY_MODEL = "quality/quality.bin"
 
 
-def prepare_quality(cfg: PipelineConfig, output: str, resume: Resume | None = None,
-                    ) -> tuple[QualityConfig, dict[str, Any] | None, Any]:
-    """The quality stage's config with its model path, the trained model's sidecar (when the run trains
-    it from `quality.train`), and what the curation stage's key takes from the model (the training
-    stage's key, or the given model's fingerprint). A missing or incompatible model is a ConfigError."""
+def prepare_quality(cfg: PipelineConfig, output: str, resume: Resume | None = None) -> tuple[QualityConfig, Any]:
+    """The quality stage's config with its model path (training it first when the config says
+    `quality.train`), and what the curation stage's key takes from the model (the training stage's key,
+    or the given model's fingerprint). A missing or incompatible model is a ConfigError."""
     section = cfg.quality
     if section.train is not None:
         if "://" in output:
@@ -155,7 +161,7 @@ def prepare_quality(cfg: PipelineConfig, output: str, resume: Resume | None = No
         path = f"{output}/{QUALITY_MODEL}"
         train = section.train
         stage = Stage("quality_model", stage_key(train, fingerprint_files(
-            [*train.labelled, *train.positive, *train.negative])), (QUALITY_MODEL, QUALITY_MODEL + ".json"))
+            [*train.labelled, *train.positive, *train.negative])), (QUALITY_MODEL, sidecar_path(QUALITY_MODEL)))
         resume = resume or Resume(output, force=True)
         if not resume.is_complete(stage):
             resume.start(stage)
@@ -165,15 +171,14 @@ def prepare_quality(cfg: PipelineConfig, output: str, resume: Resume | None = No
             except TrainQualityError as exc:
                 raise ConfigError(f"quality.train: {exc}") from None
             resume.complete(stage)
-        with open(sidecar_path(path), encoding="utf-8") as fh:
-            return section.stage(path), json.load(fh), stage.key
+        return section.stage(path), stage.key
     if section.model is not None:
         try:
             check_model(section.model, section.max_chars)
         except QualityModelError as exc:
             raise ConfigError(str(exc)) from None
-        return section.stage(section.model), None, fingerprint_files([section.model])
-    return section.stage(None), None, None
+        return section.stage(section.model), fingerprint_files([section.model])
+    return section.stage(None), None
 
 
 def _git_sha() -> str | None:
@@ -252,11 +257,6 @@ def _phase_outputs(phase: str, manifest: dict[str, Any]) -> list[str]:
     return files
 
 
-def _read_json(path: str) -> dict[str, Any]:
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read())
-
-
 def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = False,
         progress: bool = False) -> RunResult:
     """The whole run. Stages whose completion marker matches (pipeline/resume.py) are skipped; `force`
@@ -269,7 +269,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     beam_steps: dict[str, float] = {}
 
     start = time.perf_counter()
-    quality, quality_model, quality_input = prepare_quality(cfg, output, resume)
+    quality, quality_input = prepare_quality(cfg, output, resume)
     seconds["quality_training"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -296,7 +296,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     parts = curated_parts(output, cfg.run.parts)
     tok_stage = tokenizer_stage(cfg, curation)
     if resume.is_complete(tok_stage):
-        tokenizer = Tokenizer(_read_file(f"{output}/{MODEL_FILE}"))
+        tokenizer = Tokenizer.from_file(f"{output}/{MODEL_FILE}")
     else:
         resume.start(tok_stage)
         tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources],
@@ -322,7 +322,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
         for ph, st in zip(cfg.phases, stages, strict=True):
             if ph in stale:
                 resume.complete(st, _phase_outputs(ph.name, written[ph.name]))
-    manifests = {ph.name: _read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
+    manifests = {ph.name: read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
     seconds["mixing"] = time.perf_counter() - start
 
     figures = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
@@ -359,7 +359,3 @@ def step_times(result: Any, job: str) -> dict[str, float]:
             totals[step] = totals.get(step, 0) + (entry.committed or 0)
     return {k: v for k, v in sorted(totals.items()) if v > 0}
 
-
-def _read_file(path: str) -> bytes:
-    with FileSystems.open(path) as fh:
-        return fh.read()

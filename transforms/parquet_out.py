@@ -80,8 +80,13 @@ class _WritePartFn(beam.DoFn):
         yield write_atomic(path, table_bytes(rows, schema))
 
 
+def part_of(seed: int, doc_id: str, parts: int) -> int:
+    """The part of curated/ or rejected/ that holds the rows of `doc_id`."""
+    return hash64(seed, doc_id) % parts
+
+
 def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, Any]:
-    return hash64(seed, item.id) % parts, item
+    return part_of(seed, item.id, parts), item
 
 
 class WriteParquetParts(beam.PTransform):
