@@ -12,8 +12,10 @@
    times (launcher steps such as tokenizer training count as their own wall time) / the run's wall time.
 
 What "bare" covers per stage is listed in BARE below; shuffles (GroupByKey), Beam's coders and bundle
-overheads are what the pipeline adds. With `--workers 2` it also runs multi_processing with 2 workers
-(medians of `--repeats` runs) for the speed-up.
+overheads are what the pipeline adds. With `--workers 2` it also runs multi_processing with 2 workers for the
+speed-up (and with `--mp-baseline` multi_processing with 1 worker). Runs are made in `--repeats` interleaved
+rounds and every ratio is taken within a round (see main). The multi_processing runs are not pinned: this
+process unpins itself after each bare replay, since a child inherits its parent's CPU affinity.
 
 Writes the section between <!-- efficiency:begin --> and <!-- efficiency:end --> of BENCHMARKS.md.
 """
@@ -68,9 +70,10 @@ BARE = {
 }
 
 
-def pin(core: int = CORE) -> None:
+def pin(core: int | None = CORE) -> None:
+    """Pins this process to `core` (None: every core again)."""
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core})
+        os.sched_setaffinity(0, {core} if core is not None else set(range(os.cpu_count() or 1)))
 
 
 def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) -> dict[str, Any]:
@@ -251,8 +254,12 @@ def main() -> None:
     parser.add_argument("--out", default="bench-out/efficiency")
     parser.add_argument("--report", default="BENCHMARKS.md")
     parser.add_argument("--target-mb", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per mode (medians)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over rounds)")
     parser.add_argument("--workers", type=int, default=2, help="also run multi_processing with N workers (0: skip)")
+    parser.add_argument("--mp-baseline", action="store_true",
+                        help="also run multi_processing with 1 worker each round (the same runner mode's own scaling)")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare replays (only the speed-up section; the efficiency section is kept)")
     parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
     args = parser.parse_args()
     work = Path(args.out).resolve()
@@ -262,52 +269,94 @@ def main() -> None:
     text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
     config.write_text(text)
     texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
+    command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
-    one = [run_pipeline(config, work / f"out-1w-{k}", [], pinned=True) for k in range(args.repeats)]
-    walls = [r["wall"] for r in one]
-    median_run = one[walls.index(statistics.median_low(walls))]
-    out = work / f"out-1w-{one.index(median_run)}"
-    pin()
-    bare = bare_times(corpus, config, out)
-    in_pipeline = stage_times(median_run["timings"]["beam_steps"])
-    launcher = {k: v for k, v in median_run["timings"]["seconds"].items() if k in ("quality_training", "tokenizer")}
-    bare_total = sum(bare.values()) + sum(launcher.values())
-    multi = []
+    # Rounds, each: 1 worker (pinned) -> its bare replay (pinned) -> multi_processing with N workers -> (with
+    # --mp-baseline) multi_processing with 1 worker. Interleaving keeps every ratio within one round: this
+    # shared host's speed drifts by tens of percent over minutes (a fixed pure-Python loop measured 4.0 to
+    # 6.9 s within ten minutes), which would bias ratios of runs made minutes apart.
+    mp = ["--direct_running_mode=multi_processing"]
+    rounds = []
+    for k in range(args.repeats):
+        one = run_pipeline(config, work / f"out-1w-{k}", [], pinned=True)
+        r: dict[str, Any] = {"one": one}
+        if not args.no_bare:
+            pin()
+            r["bare"] = bare_times(corpus, config, work / f"out-1w-{k}")
+            pin(None)
+            seconds = one["timings"]["seconds"]
+            r["launcher"] = {j: v for j, v in seconds.items() if j in ("quality_training", "tokenizer")}
+            r["bare_total"] = sum(r["bare"].values()) + sum(r["launcher"].values())
+        if args.workers:
+            r["multi"] = run_pipeline(config, work / f"out-{args.workers}w-{k}",
+                                      [*mp, f"--direct_num_workers={args.workers}"], pinned=False)["wall"]
+        if args.mp_baseline:
+            r["mp1"] = run_pipeline(config, work / f"out-mp1-{k}", [*mp, "--direct_num_workers=1"],
+                                    pinned=False)["wall"]
+        rounds.append(r)
+        print(f"round {k}: 1 worker {one['wall']:.1f} s"
+              + (f", bare {r['bare_total']:.1f} s" if "bare" in r else "")
+              + (f", x{args.workers} {r['multi']:.1f} s" if args.workers else "")
+              + (f", mp x1 {r['mp1']:.1f} s" if args.mp_baseline else ""), flush=True)
+    walls = [r["one"]["wall"] for r in rounds]
+    report = json.loads((work / "out-1w-0" / "report" / "report.json").read_text())
+    corpus_line = (f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}. Corpus: "
+                   f"{report['totals']['read']} records ({texts_mb:.1f} MB gzipped JSONL), {report['totals']['kept']} "
+                   f"kept. {args.repeats} interleaved rounds; ratios are taken within a round, then the median over "
+                   "rounds (this shared host's speed drifts by tens of percent within minutes).")
+    sections = []
+    if not args.no_bare:
+        effs = [r["bare_total"] / r["one"]["wall"] for r in rounds]
+        median_round = rounds[effs.index(statistics.median_low(effs))]
+        efficiency = statistics.median(effs)
+        bare, launcher, bare_total = median_round["bare"], median_round["launcher"], median_round["bare_total"]
+        in_pipeline = stage_times(median_round["one"]["timings"]["beam_steps"])
+        lines = [BEGIN, "## Efficiency: stages in the pipeline against the same work bare (issue 9)", "",
+                 f"Produced by `{command}`. {corpus_line} One worker (in_memory) pinned to one core; the bare "
+                 "replay runs in one process on the same core, right after that run, over the documents that "
+                 "entered each stage in it. The table is the round with the median efficiency.", "",
+                 "| stage | pipeline s | share of wall | bare s | efficiency | bare work |",
+                 "|---|---|---|---|---|---|"]
+        for stage in [*BARE, "other"]:
+            p, b = in_pipeline.get(stage, 0.0), bare.get(stage, 0.0)
+            if not p and not b:
+                continue
+            eff = f"{b / p:.2f}" if p else "-"
+            what = BARE.get(stage, "Beam steps outside the stages")
+            lines.append(f"| {stage} | {p:.1f} | {p / median_round['one']['wall']:.0%} | {b:.1f} | {eff} | {what} |")
+        for step, secs in launcher.items():
+            share = secs / median_round["one"]["wall"]
+            lines.append(f"| {step} (launcher) | {secs:.1f} | {share:.0%} | {secs:.1f} | 1.00 | runs outside Beam |")
+        wall = median_round["one"]["wall"]
+        lines += ["", f"end-to-end efficiency: {efficiency:.2f} (median of {args.repeats} rounds: "
+                  f"{', '.join(f'{e:.2f}' for e in effs)}; median round: bare {bare_total:.1f} s / wall {wall:.1f} s, "
+                  f"1 worker; walls {', '.join(f'{w:.1f}' for w in walls)} s)", END]
+        sections.append(("efficiency", "\n".join(lines)))
     if args.workers:
-        multi = [run_pipeline(config, work / f"out-{args.workers}w-{k}",
-                              ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"],
-                              pinned=False)["wall"] for k in range(args.repeats)]
-
-    report = json.loads((out / "report" / "report.json").read_text())
-    lines = [BEGIN, "## Efficiency: stages in the pipeline against the same work bare (issue 9)", "",
-             f"Produced by `python benchmarks/efficiency.py --target-mb {args.target_mb} --repeats {args.repeats} "
-             f"--workers {args.workers}`. Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}. "
-             f"Corpus: {report['totals']['read']} records ({texts_mb:.1f} MB gzipped JSONL), "
-             f"{report['totals']['kept']} kept. One worker pinned to one core; the bare replay runs in one "
-             "process on the same core over the documents that entered each stage in the median run.", "",
-             "| stage | pipeline s | bare s | efficiency | bare work |", "|---|---|---|---|---|"]
-    for stage in [*BARE, "other"]:
-        p, b = in_pipeline.get(stage, 0.0), bare.get(stage, 0.0)
-        if not p and not b:
-            continue
-        eff = f"{b / p:.2f}" if p else "-"
-        lines.append(f"| {stage} | {p:.1f} | {b:.1f} | {eff} | {BARE.get(stage, 'Beam steps outside the stages')} |")
-    for step, secs in launcher.items():
-        lines.append(f"| {step} (launcher) | {secs:.1f} | {secs:.1f} | 1.00 | runs outside Beam |")
-    wall = median_run["wall"]
-    lines += ["", f"end-to-end efficiency: {bare_total / wall:.2f} (bare {bare_total:.1f} s / wall {wall:.1f} s, "
-              f"1 worker, median of {args.repeats}: {', '.join(f'{w:.1f}' for w in walls)} s)"]
-    if multi:
-        speedup = statistics.median(walls) / statistics.median(multi)
-        lines.append(f"multi_processing x{args.workers}: median {statistics.median(multi):.1f} s "
-                     f"({', '.join(f'{w:.1f}' for w in multi)}): speed-up {speedup:.2f}x over 1 worker")
-    lines.append(END)
-    section = "\n".join(lines)
-    print(section)
-    if not args.no_write:
-        C.replace_section(Path(args.report), "efficiency", section)
-        update_throughput(bare_total / wall, f"benchmarks/efficiency.py --target-mb {args.target_mb} "
-                          f"--repeats {args.repeats}: end-to-end efficiency, 1 worker")
+        begin, end = C.markers("speedup")
+        multi = [r["multi"] for r in rounds]
+        speedups = [r["one"]["wall"] / r["multi"] for r in rounds]
+        lines = [begin, f"## Speed-up with {args.workers} workers (issue 9)", "", f"Produced by `{command}`. "
+                 f"{corpus_line} Whole `curate run` wall times (curation job, tokenizer training, mixing job, "
+                 "report); 1 worker is the FnApiRunner in_memory pinned to one core, multi_processing is not "
+                 "pinned.", "",
+                 f"- 1 worker (in_memory): {', '.join(f'{w:.1f}' for w in walls)} s",
+                 f"- multi_processing x{args.workers}: {', '.join(f'{w:.1f}' for w in multi)} s",
+                 f"- speed-up x{args.workers} over 1 worker (in_memory): {statistics.median(speedups):.2f}x "
+                 f"(median of {', '.join(f'{x:.2f}' for x in speedups)})"]
+        if args.mp_baseline:
+            mp1 = [r["mp1"] for r in rounds]
+            ups = [r["mp1"] / r["multi"] for r in rounds]
+            lines += [f"- multi_processing x1: {', '.join(f'{w:.1f}' for w in mp1)} s",
+                      f"- speed-up x{args.workers} over multi_processing x1: {statistics.median(ups):.2f}x "
+                      f"(median of {', '.join(f'{x:.2f}' for x in ups)})"]
+        sections.append(("speedup", "\n".join([*lines, end])))
+    for name, section in sections:
+        print(section)
+        if not args.no_write:
+            C.replace_section(Path(args.report), name, section)
+    if sections and not args.no_write and not args.no_bare:
+        update_throughput(efficiency, f"{command}: end-to-end efficiency, 1 worker")
 
 
 def update_throughput(efficiency: float, source: str, path: Path = ROOT / "pipeline" / "throughput.json") -> None:

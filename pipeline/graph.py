@@ -35,6 +35,7 @@ from transforms.quality import QualityConfig, ScoreQuality
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
 from transforms.safety import FilterSafety
+from transforms.shuffle import Spread
 from transforms.tokenize import TokenizeDocuments
 from transforms.urls import FilterUrls
 
@@ -95,20 +96,19 @@ def _examples_json(per_reason: list[tuple[str, list[tuple]]]) -> dict[str, list[
 
 
 class _DropExamples(beam.PTransform):
-    """(dropped Documents, dead letters) -> one JSON file: per `stage:reason`, a seeded sample of
-    `examples_per_reason` examples (id, source, location, first `example_chars` characters). Bounded
-    whatever the corpus: a Top per reason."""
+    """Dead letters (input) and the PCollections of dropped Documents (`dropped`) -> one JSON file: per
+    `stage:reason`, a seeded sample of `examples_per_reason` examples (id, source, location, first
+    `example_chars` characters). Bounded whatever the corpus: a Top per reason."""
 
-    def __init__(self, seed: int, n: int, chars: int, path: str) -> None:
+    def __init__(self, dropped: list[beam.PCollection], seed: int, n: int, chars: int, path: str) -> None:
         super().__init__()
-        self._seed, self._n, self._chars, self._path = seed, n, chars, path
+        self._dropped, self._seed, self._n, self._chars, self._path = dropped, seed, n, chars, path
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        dropped, dead = inputs
-        seed, chars = self._seed, self._chars
+    def expand(self, dead: beam.PCollection) -> beam.PCollection:
+        dropped, seed, chars = self._dropped, self._seed, self._chars
         keyed = (
-            (dropped | "DocExample" >> beam.Map(_doc_example, seed, chars),
-             dead | "DeadExample" >> beam.Map(_dead_example, seed, chars))
+            [pc | f"DocExample{i or ''}" >> beam.Map(_doc_example, seed, chars) for i, pc in enumerate(dropped)]
+            + [dead | "DeadExample" >> beam.Map(_dead_example, seed, chars)]
             | "AllExamples" >> beam.Flatten()
         )
         return (
@@ -156,22 +156,22 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
 
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
     dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)
-    all_dropped = dropped | "AllDropped" >> beam.Flatten()
+    # Each stage's drops are turned into what they become (Rejected rows, examples) where they are produced,
+    # fused with the stage: a multi-input Flatten is a materialized copy in the FnApiRunner, so the drops
+    # are flattened once, at the writer, as bytes (transforms/parquet_out.py), never as Documents.
     if cfg.run.examples_per_reason:
-        _ = (all_dropped, read[ReadDocuments.REJECTED]) | "DropExamples" >> _DropExamples(
-            seed, cfg.run.examples_per_reason, cfg.run.example_chars, f"{output}/{EXAMPLES_FILE}")
+        _ = read[ReadDocuments.REJECTED] | "DropExamples" >> _DropExamples(
+            dropped, seed, cfg.run.examples_per_reason, cfg.run.example_chars, f"{output}/{EXAMPLES_FILE}")
     if cfg.run.mode == "annotate":   # every readable document stays in curated/, with its decision
-        curated = (docs, all_dropped) | "CuratedWithDecisions" >> beam.Flatten()
-        rejected = dead
+        curated = [docs, *dropped]
+        rejected = [dead]
     else:
-        curated = docs
-        rejected = (
-            (all_dropped | "ToRejected" >> beam.Map(_to_rejected, seed, fraction), dead)
-            | "AllRejected" >> beam.Flatten()
-        )
+        curated = [docs]
+        rejected = [pc | f"ToRejected{i or ''}" >> beam.Map(_to_rejected, seed, fraction)
+                    for i, pc in enumerate(dropped)] + [dead]
     parts = cfg.run.parts
-    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
-    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
+    _ = tuple(curated) | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
+    _ = tuple(rejected) | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
     _ = (
         read[ReadDocuments.COUNTS]
         | "AllCounts" >> beam.combiners.ToList()
@@ -208,7 +208,7 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
         p
         | "CuratedParts" >> beam.Create(sorted(parts))
         | "ReadCurated" >> beam.FlatMap(read_curated_rows)     # dict rows, decision == keep
-        | "SpreadRows" >> beam.Reshuffle()
+        | "SpreadRows" >> Spread()
     )
     tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
     mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix, ledger)

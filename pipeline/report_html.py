@@ -17,7 +17,7 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter, StrMethodFormatter
 
 _RC = {"svg.hashsalt": "multiphase-curation", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9,
        "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 72}
@@ -52,9 +52,16 @@ def _svg(fig: Figure, name: str, caption: str = "") -> str:
     return f'<figure class="plot" data-plot="{html.escape(name)}">{text}{cap}</figure>'
 
 
-def _figure(width: float, height: float) -> Figure:
+def _figure(width: float, height: float, grid_rows: int = 0) -> Figure:
+    """Constrained layout fits long tick labels; a grid of small histograms (`grid_rows` > 0) gets fixed
+    margins instead, which draws about 3x faster and suits its short labels."""
     with matplotlib.rc_context(_RC):
-        return Figure(figsize=(width, height), layout="constrained")
+        if not grid_rows:
+            return Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.45 / height, top=1 - 0.3 / height,
+                            wspace=0.25, hspace=0.75 / (height / grid_rows - 0.75))
+        return fig
 
 
 def _fmt(n: Any) -> str:
@@ -149,7 +156,13 @@ def _hist_axes(ax: Any, name: str, hist: Mapping[str, Any]) -> None:
         ax.stairs(counts, edges, color=_COLORS[i % len(_COLORS)], label=f"{series} ({sum(counts):,})",
                   linewidth=1.2)
     if hist["scale"] != "linear":
-        ax.set_xscale("log", base=10 if hist["scale"] == "log10" else 2)
+        base = 10 if hist["scale"] == "log10" else 2
+        ax.set_xscale("log", base=base)
+        # plain tick labels: the default log formatter typesets every label with mathtext (slow)
+        if base == 2:
+            ax.xaxis.set_major_locator(LogLocator(base=16))
+        ax.xaxis.set_major_formatter(EngFormatter(sep="") if base == 10 else StrMethodFormatter("{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(name)
     ax.legend(fontsize=6)
 
@@ -158,7 +171,7 @@ def _histogram_plots(hists: Mapping[str, Any]) -> str:
     main = [n for n in ("lang_score", "quality_score", "chars", "cluster_size") if n in hists]
     out = ""
     if main:
-        fig = _figure(10, 2.6 * math.ceil(len(main) / 2))
+        fig = _figure(10, 2.6 * math.ceil(len(main) / 2), grid_rows=math.ceil(len(main) / 2))
         axes = fig.subplots(math.ceil(len(main) / 2), 2, squeeze=False).ravel()
         for ax, name in zip(axes, main, strict=False):
             _hist_axes(ax, {"chars": "document length (characters)", "cluster_size": "duplicate cluster size"}
@@ -169,7 +182,7 @@ def _histogram_plots(hists: Mapping[str, Any]) -> str:
     rules = sorted(n for n in hists if n.startswith("rules."))
     if rules:
         cols = 4
-        fig = _figure(10, 2.1 * math.ceil(len(rules) / cols))
+        fig = _figure(10, 2.1 * math.ceil(len(rules) / cols), grid_rows=math.ceil(len(rules) / cols))
         axes = fig.subplots(math.ceil(len(rules) / cols), cols, squeeze=False).ravel()
         for ax, name in zip(axes, rules, strict=False):
             _hist_axes(ax, name.split(".", 1)[1], hists[name])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 KEEP = "keep"
 
@@ -43,6 +44,10 @@ class Document:
             return dataclasses.replace(self, decision=f"{stage}:{reason}")
         return dataclasses.replace(self, decision=f"{stage}:{reason}", meta={**self.meta, "drop_detail": detail})
 
+    def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
+        # pickle as a tuple of field values: no field names or per-field setattr (transforms/shuffle.py)
+        return document_from_fields, (document_to_fields(self),)
+
 
 @dataclasses.dataclass(frozen=True)
 class Rejected:
@@ -71,3 +76,29 @@ class Rejected:
                    detail=doc.meta.get("drop_detail") or doc.meta.get("duplicate_of") or doc.cluster_id,
                    chars=len(doc.text) if doc.raw is None else len(doc.raw), lang=doc.lang,
                    lang_score=doc.lang_score, quality_score=doc.quality_score, scores=doc.scores)
+
+    def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
+        return _rejected_from_fields, (tuple(self.__dict__[f] for f in REJECTED_FIELDS),)
+
+
+DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document))
+REJECTED_FIELDS = tuple(f.name for f in dataclasses.fields(Rejected))
+
+
+def document_to_fields(doc: Document) -> tuple[Any, ...]:
+    """The field values in declaration order (the compact form shuffles and pickles carry)."""
+    d = doc.__dict__
+    return tuple([d[f] for f in DOCUMENT_FIELDS])
+
+
+def document_from_fields(values: tuple[Any, ...]) -> Document:
+    """Inverse of `document_to_fields`, without re-running `__init__` (the values came from a Document)."""
+    doc = object.__new__(Document)
+    doc.__dict__.update(zip(DOCUMENT_FIELDS, values, strict=True))
+    return doc
+
+
+def _rejected_from_fields(values: tuple[Any, ...]) -> Rejected:
+    rej = object.__new__(Rejected)
+    rej.__dict__.update(zip(REJECTED_FIELDS, values, strict=True))
+    return rej

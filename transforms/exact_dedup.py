@@ -21,6 +21,7 @@ from apache_beam import pvalue
 from transforms.counters import StageCounters
 from transforms.document import Document
 from transforms.hashing import content_hash
+from transforms.shuffle import GroupEncoded
 
 STAGE = "exact_dedup"
 
@@ -104,6 +105,6 @@ class DeduplicateExact(beam.PTransform):
         return (
             docs
             | "KeyByContentHash" >> beam.Map(_key_by_content)  # (hex digest, Document)
-            | "GroupByContent" >> beam.GroupByKey()
+            | "GroupByContent" >> GroupEncoded()
             | "KeepSmallestId" >> beam.ParDo(_FoldGroupFn()).with_outputs(self.REJECTED, main="kept")
         )

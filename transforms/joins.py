@@ -16,10 +16,17 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.shuffle import decoded_group, encode_value
+
 
 def _tag_with(element: tuple[Any, Any], tag: str) -> tuple[Any, tuple[str, Any]]:
     key, value = element
     return key, (tag, value)
+
+
+def _tag_encoded(element: tuple[Any, Any], tag: str) -> tuple[Any, bytes]:
+    key, value = element
+    return key, encode_value((tag, value))
 
 
 def small_values(values: Iterable[tuple[str, Any]], many_tag: str) -> dict[str, list[Any]]:
@@ -37,6 +44,15 @@ def many_values(values: Iterable[tuple[str, Any]], many_tag: str) -> Iterator[An
 
 
 class GroupTagged(beam.PTransform):
+    """`encoded=True` carries each (tag, value) through the Flatten and the shuffle as pickled bytes
+    (transforms/shuffle.py), pickled where it is produced: for joins that move whole documents."""
+
+    def __init__(self, encoded: bool = False) -> None:
+        super().__init__()
+        self._encoded = encoded
+
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
-        tagged = [pc | f"Tag_{tag}" >> beam.Map(_tag_with, tag) for tag, pc in sorted(inputs.items())]
-        return tagged | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey()
+        tag_fn = _tag_encoded if self._encoded else _tag_with
+        tagged = [pc | f"Tag_{tag}" >> beam.Map(tag_fn, tag) for tag, pc in sorted(inputs.items())]
+        grouped = tagged | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey()
+        return grouped | "Decode" >> beam.Map(decoded_group) if self._encoded else grouped

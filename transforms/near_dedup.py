@@ -648,7 +648,7 @@ class DeduplicateNearDuplicates(beam.PTransform):
         )
         applied = (
             {"doc": docs | "KeyDocs" >> beam.Map(_key_doc), "cluster": clusters}
-            | "JoinDocs" >> GroupTagged()
+            | "JoinDocs" >> GroupTagged(encoded=True)
             | "ApplyClusters" >> beam.ParDo(_ApplyClustersFn()).with_outputs(self.REJECTED, main="kept")
         )
         outputs = {"kept": applied.kept, self.REJECTED: applied[self.REJECTED]}

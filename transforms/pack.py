@@ -20,6 +20,7 @@ import numpy as np
 
 from transforms.counters import StageCounters
 from transforms.mix import TRAIN, VALIDATION, PhaseConfig, unit_hash
+from transforms.shuffle import decoded_group, encode_value
 from transforms.tokenize import TokenizedDoc
 
 STAGE = "pack"
@@ -111,10 +112,12 @@ class PackSequences(beam.PTransform):
 
     def expand(self, assigned: beam.PCollection) -> beam.PCollection:
         every = assigned.pipeline | "EveryBucket" >> beam.Create(
-            [(k, None) for k in expected_buckets(self._phases)])
+            [(k, encode_value(None)) for k in expected_buckets(self._phases)])
         return (
-            (assigned, every)
+            # pickled where produced, so the Flatten (a materialized copy) moves bytes
+            (assigned | "Encode" >> beam.Map(lambda kv: (kv[0], encode_value(kv[1]))), every)
             | "WithEmptyBuckets" >> beam.Flatten()                 # ((phase, split, bucket), doc | None)
             | "GroupByBucket" >> beam.GroupByKey()
+            | "Decode" >> beam.Map(decoded_group)
             | "Pack" >> beam.ParDo(_PackFn(self._phases, self._seed, self._pad_id))
         )

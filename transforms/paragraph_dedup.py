@@ -108,6 +108,6 @@ class DeduplicateParagraphs(beam.PTransform):
         )
         return (
             {"doc": docs | "KeyById" >> beam.Map(_key_by_id), "drop": removals}
-            | "JoinRemovals" >> GroupTagged()
+            | "JoinRemovals" >> GroupTagged(encoded=True)
             | "Remove" >> beam.ParDo(_RemoveFn(self._unit)).with_outputs(self.REJECTED, main="kept")
         )

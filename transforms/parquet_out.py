@@ -4,24 +4,26 @@ Rows go to part `hash(id) % parts`, each part is sorted by id and written by one
 `part-KKKKK-of-NNNNN.parquet` through Beam's FileSystems (local or remote). Every part is written, even
 an empty one, so the file set depends only on the config; the bytes depend only on the rows. (Beam's own
 sinks name and split files by bundle, which varies with the runner and worker count.)
-Input: `Document` (curated) or `Rejected`. Output: the written paths.
+Input: `Document` (curated) or `Rejected`, one PCollection or several. Output: the part numbers written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.atomic import write_atomic
 from transforms.document import Document, Rejected
 from transforms.hashing import hash64
+from transforms.shuffle import decoded_group, encode_value
 
 CURATED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("text", pa.string()), ("lang", pa.string()),
@@ -70,14 +72,23 @@ class _WritePartFn(beam.DoFn):
         super().__init__()
         self._directory, self._parts, self._kind = directory, parts, kind
 
-    def process(self, element: tuple[int, Iterable[Any]]) -> Iterable[str]:
+    def process(self, element: tuple[int, Iterable[Any]]) -> Iterable[int]:
         part, items = element
-        to_row, schema = ((document_row, CURATED_SCHEMA) if self._kind == "curated"
-                          else (rejected_row, REJECTED_SCHEMA))
-        rows = sorted((to_row(it) for it in items if it is not None),
-                      key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
-        path = part_path(self._directory, part, self._parts)
-        yield write_atomic(path, table_bytes(rows, schema))
+        _write_part(self._directory, part, self._parts, self._kind, items)
+        yield part
+
+
+def _write_part(directory: str, part: int, parts: int, kind: str, items: Iterable[Any]) -> str:
+    to_row, schema = (document_row, CURATED_SCHEMA) if kind == "curated" else (rejected_row, REJECTED_SCHEMA)
+    rows = sorted((to_row(it) for it in items),
+                  key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
+    return write_atomic(part_path(directory, part, parts), table_bytes(rows, schema))
+
+
+def _write_if_empty(part: int, written: list[int], directory: str, parts: int, kind: str) -> Iterable[int]:
+    if part not in set(written):
+        _write_part(directory, part, parts, kind, ())
+        yield part
 
 
 def part_of(seed: int, doc_id: str, parts: int) -> int:
@@ -85,12 +96,19 @@ def part_of(seed: int, doc_id: str, parts: int) -> int:
     return hash64(seed, doc_id) % parts
 
 
-def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, Any]:
-    return part_of(seed, item.id, parts), item
+def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, bytes]:
+    return part_of(seed, item.id, parts), encode_value(item)
 
 
 class WriteParquetParts(beam.PTransform):
-    """Writes Documents (kind `curated`) or Rejected (kind `rejected`) into `parts` sorted Parquet files."""
+    """Writes Documents (kind `curated`) or Rejected (kind `rejected`) into `parts` sorted Parquet files.
+
+    Input: one PCollection or a tuple of them. Each input is keyed by part and pickled where it is
+    produced (fused with its producer), so the one Flatten before the GroupByKey moves opaque bytes: a
+    multi-input Flatten is a materialized copy in the FnApiRunner, and one per stage that drops
+    documents would copy every rejected document again. Parts that get no item are written empty by a
+    small step after the others (a side input of the parts written), not by flattening a placeholder
+    per part into the data."""
 
     def __init__(self, directory: str, parts: int, kind: str, seed: int) -> None:
         super().__init__()
@@ -98,11 +116,23 @@ class WriteParquetParts(beam.PTransform):
             raise ValueError(f"unknown parquet output kind {kind!r}")
         self._directory, self._parts, self._kind, self._seed = directory, parts, kind, seed
 
-    def expand(self, items: beam.PCollection) -> beam.PCollection:
-        every_part = items.pipeline | "EveryPart" >> beam.Create([(k, None) for k in range(self._parts)])
-        return (
-            (items | "KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts), every_part)
-            | "WithEmptyParts" >> beam.Flatten()                       # (part, item | None)
+    def expand(self, items: beam.PCollection | Sequence[beam.PCollection]) -> beam.PCollection:
+        inputs = [items] if isinstance(items, beam.PCollection) else list(items)
+        keyed = [pc | f"KeyByPart{i or ''}" >> beam.Map(_key_by_part, self._seed, self._parts)
+                 for i, pc in enumerate(inputs)]
+        if len(keyed) > 1:
+            keyed = [keyed | "AllItems" >> beam.Flatten()]
+        written = (
+            keyed[0]
             | "GroupByPart" >> beam.GroupByKey()
+            | "DecodePart" >> beam.Map(decoded_group)
             | "WritePart" >> beam.ParDo(_WritePartFn(self._directory, self._parts, self._kind))
+        )
+        empty = (
+            items.pipeline if isinstance(items, beam.PCollection) else inputs[0].pipeline
+        ) | "EveryPart" >> beam.Create(range(self._parts))
+        return (
+            (written, empty | "WriteEmptyParts" >> beam.FlatMap(
+                _write_if_empty, pvalue.AsList(written), self._directory, self._parts, self._kind))
+            | "PartsWritten" >> beam.Flatten()
         )

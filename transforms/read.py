@@ -62,6 +62,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
+from transforms.shuffle import GroupEncoded
 
 STAGE = "read"
 FORMATS = ("jsonl", "warc", "parquet", "text")
@@ -671,7 +672,7 @@ class ReadDocuments(beam.PTransform):
         unique = (
             read.docs
             | "KeyById" >> beam.Map(_key_by_id)
-            | "GroupById" >> beam.GroupByKey()
+            | "GroupById" >> GroupEncoded()
             | "OnePerId" >> beam.ParDo(_UniqueIdFn()).with_outputs(self.REJECTED, main="docs")
         )
         rejected = (read[self.REJECTED], unique[self.REJECTED]) | "AllDeadLetters" >> beam.Flatten()

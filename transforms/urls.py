@@ -14,7 +14,7 @@ Metrics namespace `urls`: `docs_in`, `kept`, `dropped:<reason>`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +24,7 @@ from apache_beam import pvalue
 from transforms.counters import StageCounters
 from transforms.document import Document
 from transforms.exact_dedup import fold_group, mark_duplicate
+from transforms.shuffle import GroupEncoded
 
 STAGE = "urls"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -105,13 +106,21 @@ class _BlocklistFn(beam.DoFn):
         yield doc
 
 
-class _UrlFoldFn(beam.DoFn):
-    def __init__(self) -> None:
-        super().__init__()
-        self._counters = StageCounters(STAGE)
+class _UrlFoldFn(_BlocklistFn):
+    """One URL group: its blocklisted documents are dropped first (each checked on its own URL, as
+    `_BlocklistFn` does), then the others fold to the smallest id. Blocklist and fold share one step so
+    the stage has one rejected output (a second would need a Flatten, a materialized copy)."""
 
-    def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:
-        survivor, copies = fold_group(element[1])
+    def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:  # type: ignore[override]
+        group = element[1]
+        blocked = False
+        for doc in group:
+            for out in super().process(doc):
+                if isinstance(out, pvalue.TaggedOutput):
+                    blocked = True
+                    yield out
+        allowed = _Allowed(group, self._lists) if blocked else group
+        survivor, copies = fold_group(allowed)
         if survivor is None:
             return
         self._counters.inc("kept")
@@ -121,12 +130,21 @@ class _UrlFoldFn(beam.DoFn):
             yield pvalue.TaggedOutput(FilterUrls.REJECTED, mark_duplicate(doc, STAGE, "duplicate_url", survivor))
 
 
-def _has_url(doc: Document, _: int) -> int:
-    return 0 if doc.url else 1
+class _Allowed:
+    """The documents of a re-iterable group that no blocklist holds, re-iterable."""
+
+    def __init__(self, group: Iterable[Document], lists: list[tuple[str, frozenset[str]]]) -> None:
+        self._group, self._lists = group, lists
+
+    def __iter__(self) -> Iterator[Document]:
+        return (d for d in self._group if not (d.url and blocked_by(url_host(d.url), self._lists)))
 
 
-def _key_by_url(doc: Document) -> tuple[str, Document]:
-    return normalize_url(doc.url), doc
+def _url_key(doc: Document) -> tuple[str, Document]:
+    """Documents with a URL group by its normalized form; one without a URL is its own group (keyed by
+    its id, under a prefix no normalized URL has), so every document crosses the same shuffle and the
+    stages after it start balanced over the workers."""
+    return (normalize_url(doc.url) if doc.url else "\x00" + doc.id), doc
 
 
 class FilterUrls(beam.PTransform):
@@ -139,17 +157,15 @@ class FilterUrls(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        checked = docs | "Blocklist" >> beam.ParDo(_BlocklistFn(self._cfg)).with_outputs(self.REJECTED, main="kept")
         if not self._cfg.dedup:
+            checked = docs | "Blocklist" >> beam.ParDo(_BlocklistFn(self._cfg)).with_outputs(
+                self.REJECTED, main="kept")
             return {"kept": checked.kept, self.REJECTED: checked[self.REJECTED]}
-        with_url, without_url = checked.kept | "HasUrl" >> beam.Partition(_has_url, 2)
         folded = (
-            with_url
-            | "KeyByUrl" >> beam.Map(_key_by_url)                     # (normalized url, Document)
-            | "GroupByUrl" >> beam.GroupByKey()
-            | "KeepSmallestId" >> beam.ParDo(_UrlFoldFn()).with_outputs(self.REJECTED, main="kept")
+            docs
+            | "KeyByUrl" >> beam.Map(_url_key)                        # (normalized url | "\0" id, Document)
+            | "GroupByUrl" >> GroupEncoded()
+            | "BlocklistAndKeepSmallestId" >> beam.ParDo(_UrlFoldFn(self._cfg)).with_outputs(
+                self.REJECTED, main="kept")
         )
-        return {
-            "kept": (folded.kept, without_url) | "AllKept" >> beam.Flatten(),
-            self.REJECTED: (checked[self.REJECTED], folded[self.REJECTED]) | "AllRejected" >> beam.Flatten(),
-        }
+        return {"kept": folded.kept, self.REJECTED: folded[self.REJECTED]}

@@ -1,0 +1,83 @@
+"""Cheap document shuffles (transforms/shuffle.py) and the compact pickling of Document and Rejected."""
+
+import pickle
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.beam_testing import fn_api_test_pipeline
+from transforms.document import DOCUMENT_FIELDS, Document, Rejected
+from transforms.parquet_out import WriteParquetParts, part_of
+from transforms.shuffle import GroupEncoded, Spread, decode_value, encode_value
+from transforms.urls import FilterUrls, UrlsConfig
+
+DOC = Document(id="s/1", source="s", text="春天来了 text", location="f:1", url="https://a.example/x", lang="zh",
+               lang_score=0.9, lang_shares={"zh": 0.8, "en": 0.2}, meta={"k": "v"}, scores={"x": 1.5},
+               cluster_size=3, raw=b"<p>")
+
+
+def test_document_and_rejected_pickle_as_field_tuples():
+    data = pickle.dumps(DOC, protocol=5)
+    back = pickle.loads(data)
+    assert back == DOC and type(back) is Document
+    assert back.__dict__ == DOC.__dict__
+    for name in ("lang_shares", "cluster_size", "quality_score"):  # field names are not in the bytes
+        assert name.encode() not in data
+    rej = Rejected.from_document(DOC.dropped("rules", "too_short", "n_words=3"), keep_text=True)
+    assert pickle.loads(pickle.dumps(rej, protocol=5)) == rej
+    assert decode_value(encode_value(DOC)) == DOC
+    assert len(DOCUMENT_FIELDS) == len(DOC.__dict__)
+
+
+def test_group_encoded_groups_and_each_group_is_reiterable():
+    docs = [Document(id=f"s/{i}", source="s", text=f"t{i % 3}") for i in range(9)]
+
+    def twice(kv):
+        key, group = kv
+        first = sorted(d.id for d in group)
+        assert first == sorted(d.id for d in group)  # a second pass sees the same documents
+        return key, first
+
+    with fn_api_test_pipeline() as p:
+        out = (p | beam.Create(docs) | beam.Map(lambda d: (d.text, d)) | GroupEncoded() | beam.Map(twice))
+        assert_that(out, equal_to([("t0", ["s/0", "s/3", "s/6"]), ("t1", ["s/1", "s/4", "s/7"]),
+                                   ("t2", ["s/2", "s/5", "s/8"])]))
+
+
+def test_spread_keeps_every_element():
+    items = [DOC, None, ("a", 1), "x", "x"]
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(items) | Spread() | beam.Map(repr)
+        assert_that(out, equal_to([repr(i) for i in items]))
+
+
+def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):
+    a = [Document(id=f"a/{i}", source="a", text="x") for i in range(3)]
+    b = [Document(id="b/1", source="b", text="y")]
+    parts = 6
+    with fn_api_test_pipeline() as p:
+        written = (p | "A" >> beam.Create(a), p | "B" >> beam.Create(b)) | WriteParquetParts(
+            str(tmp_path), parts, "curated", seed=3)
+        assert_that(written, equal_to(list(range(parts))))
+    files = sorted(tmp_path.glob("part-*.parquet"))
+    assert [f.name for f in files] == [f"part-{k:05d}-of-{parts:05d}.parquet" for k in range(parts)]
+    by_part = {k: pq.read_table(files[k]).column("id").to_pylist() for k in range(parts)}
+    assert sorted(i for ids in by_part.values() for i in ids) == ["a/0", "a/1", "a/2", "b/1"]
+    for k, ids in by_part.items():
+        assert all(part_of(3, i, parts) == k for i in ids)
+    assert sum(1 for ids in by_part.values() if not ids) >= parts - 4  # empty parts exist and are files
+
+
+def test_filter_urls_blocklist_and_duplicates_share_one_group(tmp_path):
+    blocklist = tmp_path / "ads.txt"
+    blocklist.write_text("ads.example\n")
+    docs = [Document(id="s/3", source="s", text="a", url="https://Ads.example/p"),
+            Document(id="s/4", source="s", text="b", url="https://www.site.example/p"),
+            Document(id="s/1", source="s", text="c", url="https://www.site.example/p/"),
+            Document(id="s/2", source="s", text="d")]
+    with fn_api_test_pipeline() as p:
+        out = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),)))
+        assert_that(out["kept"] | "K" >> beam.Map(lambda d: d.id), equal_to(["s/1", "s/2"]), label="kept")
+        assert_that(out[FilterUrls.REJECTED] | "R" >> beam.Map(lambda d: (d.id, d.decision)),
+                    equal_to([("s/3", "urls:blocked_domain:ads"), ("s/4", "urls:duplicate_url")]), label="rej")

@@ -1,0 +1,88 @@
+"""Cheap shuffles of whole documents.
+
+A GroupByKey costs more than the bytes it moves: Beam's default coder pickles each `Document` with its
+class and every field name, and the FnApiRunner's grouping table decodes and re-encodes every shuffled
+value in its one runner process, which is serial however many workers run. `GroupEncoded` shuffles
+`(key, value)` as `(key, bytes)`: the value is pickled on the sending worker (a `Document` or `Rejected`
+pickles as a tuple of its field values, `__reduce__` in transforms/document.py), the runner moves opaque
+bytes, and the grouped side unpickles lazily while it iterates, each pass anew (GroupByKey results are
+re-iterable and `fold_group` reads a group twice), so a hot key is never held decoded.
+
+Measured on 5,000 kept documents of the 20 MB benchmark corpus (mean text 1,301 characters): Beam's
+default coder 5.9 us to encode a Document and 9.3 us to decode it (2,156 bytes); the field tuple 4.1 us
+and 5.5 us (1,922 bytes).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+
+_PROTOCOL = 5
+
+
+def encode_value(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=_PROTOCOL)
+
+
+decode_value = pickle.loads
+
+
+class DecodedValues:
+    """A re-iterable view that unpickles a group's values on each pass; nothing is held decoded."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[bytes]) -> None:
+        self._values = values
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(decode_value, self._values)
+
+
+def _encode(kv: tuple[Any, Any]) -> tuple[Any, bytes]:
+    return kv[0], pickle.dumps(kv[1], protocol=_PROTOCOL)
+
+
+def decoded_group(kv: tuple[Any, Iterable[bytes]]) -> tuple[Any, DecodedValues]:
+    return kv[0], DecodedValues(kv[1])
+
+
+class GroupEncoded(beam.PTransform):
+    """`(key, value)` -> `(key, re-iterable of value)`: a GroupByKey whose values cross the shuffle as
+    pickled bytes. Keys stay as they are (str or int: Beam's coder for them is already cheap, and a
+    GroupByKey needs them deterministic)."""
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return (
+            pcoll
+            | "Encode" >> beam.Map(_encode)
+            | "Group" >> beam.GroupByKey()
+            | "Decode" >> beam.Map(decoded_group)
+        )
+
+
+def _random_key(value: Any) -> tuple[int, bytes]:
+    return random.getrandbits(32), pickle.dumps(value, protocol=_PROTOCOL)
+
+
+def _values(kv: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
+    return map(decode_value, kv[1])
+
+
+class Spread(beam.PTransform):
+    """Beam's Reshuffle (random keys, one GroupByKey: redistributes elements over the workers and breaks
+    fusion) with the elements pickled to bytes across the shuffle, as in GroupEncoded. The random keys
+    decide only which worker gets an element, never an output byte."""
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return (
+            pcoll
+            | "AddRandomKeys" >> beam.Map(_random_key)
+            | "Group" >> beam.GroupByKey()
+            | "RemoveKeys" >> beam.FlatMap(_values)
+        )
