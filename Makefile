@@ -42,7 +42,8 @@ bench: setup
 	$(PY) benchmarks/run_all.py --suite dedup
 	$(PY) benchmarks/run_all.py --suite quality
 	$(PY) benchmarks/run_all.py --suite tokenize
-	$(PY) benchmarks/efficiency.py
+	$(PY) benchmarks/efficiency.py --mp-baseline
+	$(PY) benchmarks/memory.py
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

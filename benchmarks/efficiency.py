@@ -23,6 +23,7 @@ Writes the section between <!-- efficiency:begin --> and <!-- efficiency:end -->
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -54,26 +55,30 @@ STEPS = {
     "mixing/Tokenize": "tokenize", "mixing/Pack": "pack", "mixing/WriteShards": "write_shards",
 }
 BARE = {
-    "read": "JSON parse + Document per line (transforms.read.parse_record)",
+    "read": "gzip decompression, JSON parse + Document per line (transforms.read.parse_record)",
     "urls": "URL normalization (normalize_url) for documents with a URL",
     "normalize": "normalize_text on the raw text",
     "exact_dedup": "content_hash of the normalized text",
     "langid": "identify_batch (fastText lid.176.ftz) in batches of the stage's batch size",
     "rules": "apply_rules with each source's rule sets",
     "safety": "check_safety (blocklists, PII redaction)",
-    "near_dedup": "shingle hashes + datasketch MinHash signature + band keys into a dict",
+    "near_dedup": "shingle hashes, datasketch MinHash signature, band buckets, candidate edges, verification of "
+                  "each distinct pair (exact Jaccard of shingle sets), union-find clusters, one survivor each",
     "decontam": "decontaminate against the configured eval sets",
-    "write_parquet": "pyarrow table + Parquet bytes of curated/ and rejected/ rows",
+    "write_parquet": "part_bytes per part: records to rows, sorted, pyarrow table, Parquet bytes",
     "tokenize": "SentencePiece batch encode (encode_batch) of every kept document",
     "pack": "pack_documents per (phase, split, bucket) of the run's assignment",
     "write_shards": "Arrow IPC bytes of each packed shard",
 }
 
 
+_START_AFFINITY = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
 def pin(core: int | None = CORE) -> None:
-    """Pins this process to `core` (None: every core again)."""
+    """Pins this process to `core` (None: back to the cores it started with)."""
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core} if core is not None else set(range(os.cpu_count() or 1)))
+        os.sched_setaffinity(0, {core} if core is not None else _START_AFFINITY)
 
 
 def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) -> dict[str, Any]:
@@ -120,16 +125,22 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     from tokenizer.wrapper import Tokenizer
     from transforms.arrow_shards import shard_bytes
     from transforms.decontam import decontaminate, load_eval_ngrams
+    from transforms.document import Document, Rejected
     from transforms.hashing import content_hash
     from transforms.langid import identify_batch, load_model
-    from transforms.near_dedup import band_keys, document_shingle_hashes, minhash_inputs, minhash_template, signature
+    from transforms.near_dedup import (
+        band_keys,
+        bucket_edges,
+        document_shingle_hashes,
+        minhash_inputs,
+        minhash_template,
+        payload_jaccard,
+        signature,
+        survivor_rank,
+    )
     from transforms.normalize import normalize_text
     from transforms.pack import pack_documents
-    from transforms.parquet_out import (
-        CURATED_SCHEMA,
-        REJECTED_SCHEMA,
-        table_bytes,
-    )
+    from transforms.parquet_out import part_bytes, part_of
     from transforms.read import parse_record
     from transforms.rules import apply_rules
     from transforms.safety import BlocklistMatcher, check_safety, load_blocklists
@@ -152,11 +163,11 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     for src in cfg.sources:
         for pattern in src.paths:
             for path in sorted(Path(pattern).parent.glob(Path(pattern).name)):
-                with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
-                    lines = fh.read().splitlines()
                 rel = path.name
 
-                def parse(lines=lines, src=src, rel=rel) -> list[Any]:
+                def parse(path=path, src=src, rel=rel) -> list[Any]:   # decompression is the stage's work too
+                    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+                        lines = fh.read().splitlines()
                     return [parse_record(line, src, rel, n) for n, line in enumerate(lines, 1) if line.strip()]
 
                 for item in _timed("read", totals, parse):
@@ -197,26 +208,60 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
         nd = cfg.near_dedup
         template = minhash_template(nd)
         nd_rows = entering("near_dedup")
+        docs_nd = [Document(id=r["id"], source=r["source"], text=r["text"] or "", url=r.get("url"),
+                            crawl_date=r.get("crawl_date"), quality_score=r.get("quality_score")) for r in nd_rows]
 
         def near() -> None:
-            buckets: dict[bytes, list[str]] = defaultdict(list)
-            for r in nd_rows:
-                sig = signature(minhash_inputs(document_shingle_hashes(r["id"], r["text"] or "", nd)), nd, template)
+            # signatures and band buckets, candidate edges per bucket, verification of each distinct
+            # candidate pair on what the run compares (exact: the shingle sets), then clusters with a
+            # union-find and one survivor per cluster: the stage's work, in one process
+            buckets: dict[bytes, list[int]] = defaultdict(list)
+            payload: dict[int, bytes] = {}
+            for i, r in enumerate(nd_rows):
+                inputs = minhash_inputs(document_shingle_hashes(r["id"], r["text"] or "", nd))
+                sig = signature(inputs, nd, template)
+                payload[i] = inputs.tobytes() if nd.verify == "exact" else sig
                 for band in band_keys(np.frombuffer(sig, dtype=np.uint32), nd.bands, nd.rows):
-                    buckets[band].append(r["id"])
+                    buckets[band].append(i)
+            edges = {e for members in buckets.values() if len(members) > 1 for e in bucket_edges(members)}
+            parent = list(range(len(nd_rows)))
+
+            def find(x: int) -> int:
+                while parent[x] != x:
+                    parent[x] = parent[parent[x]]
+                    x = parent[x]
+                return x
+
+            for a, b in edges:
+                if payload_jaccard(payload[a], payload[b], nd.verify) >= nd.threshold:
+                    parent[find(a)] = find(b)
+            clusters: dict[int, list[int]] = defaultdict(list)
+            for i in range(len(nd_rows)):
+                clusters[find(i)].append(i)
+            for members in clusters.values():
+                if len(members) > 1:
+                    min(members, key=lambda i: survivor_rank(docs_nd[i], nd.survivor_priority))
 
         _timed("near_dedup", totals, near)
     if cfg.decontam.enabled and cfg.decontam.eval_sets:
         index = load_eval_ngrams(cfg.decontam)
         dec_texts = [r["text"] or "" for r in entering("decontam")]
         _timed("decontam", totals, lambda: [decontaminate(t, index, cfg.decontam.mode) for t in dec_texts])
-    # writing curated/ and rejected/: Arrow tables and Parquet bytes of the same rows
-    for rows, schema in ((curated, CURATED_SCHEMA), (rejected, REJECTED_SCHEMA)):
+    # writing curated/ and rejected/: each record to its row (document_row / rejected_row), rows sorted per
+    # part, Arrow tables and Parquet bytes
+    for rows, kind, cls in ((curated, "curated", Document), (rejected, "rejected", Rejected)):
+        names = {f.name for f in dataclasses.fields(cls)}
+        items = [cls(**{k: (dict(v) if k in ("scores", "meta", "lang_shares") and v is not None else v)
+                        for k, v in r.items() if k in names}) for r in rows]
         parts = defaultdict(list)
-        for i, row in enumerate(rows):
-            parts[i % cfg.run.parts].append(row)
-        _timed("write_parquet", totals, lambda parts=parts, schema=schema: [
-            table_bytes(p, schema) for p in parts.values()])
+        for item in items:
+            parts[part_of(cfg.run.seed, item.id, cfg.run.parts)].append(item)
+
+        def write(parts=parts, kind=kind) -> None:
+            for p in parts.values():
+                part_bytes(kind, p)
+
+        _timed("write_parquet", totals, write)
     # mixing: tokenize every kept document, pack the run's buckets, write shard bytes
     tok = Tokenizer((out / "tokenizer" / "tokenizer.model").read_bytes())
     kept = [r for r in curated if r["decision"] == "keep"]

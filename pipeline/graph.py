@@ -76,6 +76,7 @@ def _keep_text_sample(rej: Rejected, seed: int, fraction: float) -> Rejected:
 
 
 CURATED_TOKENS_FILE = "report/curated_tokens.json"
+DEAD = "DeadLetters"   # the label of read's dead letters among the stages' drops
 EXAMPLES_FILE = "report/drop_examples.json"
 AUDIT_FILE = "report/near_dedup_audit.json"
 
@@ -96,19 +97,19 @@ def _examples_json(per_reason: list[tuple[str, list[tuple]]]) -> dict[str, list[
 
 
 class _DropExamples(beam.PTransform):
-    """Dead letters (input) and the PCollections of dropped Documents (`dropped`) -> one JSON file: per
+    """{"DeadLetters": dead letters, <stage label>: that stage's dropped Documents, ...} -> one JSON file: per
     `stage:reason`, a seeded sample of `examples_per_reason` examples (id, source, location, first
     `example_chars` characters). Bounded whatever the corpus: a Top per reason."""
 
-    def __init__(self, dropped: list[beam.PCollection], seed: int, n: int, chars: int, path: str) -> None:
+    def __init__(self, seed: int, n: int, chars: int, path: str) -> None:
         super().__init__()
-        self._dropped, self._seed, self._n, self._chars, self._path = dropped, seed, n, chars, path
+        self._seed, self._n, self._chars, self._path = seed, n, chars, path
 
-    def expand(self, dead: beam.PCollection) -> beam.PCollection:
-        dropped, seed, chars = self._dropped, self._seed, self._chars
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        seed, chars = self._seed, self._chars
         keyed = (
-            [pc | f"DocExample{i or ''}" >> beam.Map(_doc_example, seed, chars) for i, pc in enumerate(dropped)]
-            + [dead | "DeadExample" >> beam.Map(_dead_example, seed, chars)]
+            tuple(pc | f"{label}Example" >> beam.Map(_dead_example if label == DEAD else _doc_example, seed, chars)
+                  for label, pc in sorted(inputs.items()))
             | "AllExamples" >> beam.Flatten()
         )
         return (
@@ -123,7 +124,7 @@ class _DropExamples(beam.PTransform):
 def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: QualityConfig | None = None) -> None:
     read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read)
     docs = read["docs"]                                       # Document
-    dropped: list[beam.PCollection] = []                      # Document marked "<stage>:<reason>"
+    dropped: dict[str, beam.PCollection] = {}                 # stage label -> Documents marked "<stage>:<reason>"
 
     stages: list[tuple[str, beam.PTransform]] = [
         ("FilterUrls", FilterUrls(cfg.urls)),
@@ -149,7 +150,7 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
     for label, transform in stages:
         out = docs | label >> transform
         docs = out["kept"]
-        dropped.append(out[transform.REJECTED])
+        dropped[label] = out[transform.REJECTED]
         if isinstance(transform, DeduplicateNearDuplicates) and cfg.near_dedup.audit_clusters:
             _ = out[transform.AUDIT] | "WriteDedupAudit" >> beam.Map(
                 write_json, f"{output}/{AUDIT_FILE}")
@@ -160,18 +161,18 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
     # fused with the stage: a multi-input Flatten is a materialized copy in the FnApiRunner, so the drops
     # are flattened once, at the writer, as bytes (transforms/parquet_out.py), never as Documents.
     if cfg.run.examples_per_reason:
-        _ = read[ReadDocuments.REJECTED] | "DropExamples" >> _DropExamples(
-            dropped, seed, cfg.run.examples_per_reason, cfg.run.example_chars, f"{output}/{EXAMPLES_FILE}")
+        _ = {DEAD: read[ReadDocuments.REJECTED], **dropped} | "DropExamples" >> _DropExamples(
+            seed, cfg.run.examples_per_reason, cfg.run.example_chars, f"{output}/{EXAMPLES_FILE}")
     if cfg.run.mode == "annotate":   # every readable document stays in curated/, with its decision
-        curated = [docs, *dropped]
-        rejected = [dead]
+        curated = {"Kept": docs, **dropped}
+        rejected = {DEAD: dead}
     else:
-        curated = [docs]
-        rejected = [pc | f"ToRejected{i or ''}" >> beam.Map(_to_rejected, seed, fraction)
-                    for i, pc in enumerate(dropped)] + [dead]
+        curated = {"Kept": docs}
+        rejected = {DEAD: dead, **{label: pc | f"{label}ToRejected" >> beam.Map(_to_rejected, seed, fraction)
+                                   for label, pc in dropped.items()}}
     parts = cfg.run.parts
-    _ = tuple(curated) | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
-    _ = tuple(rejected) | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
+    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
+    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
     _ = (
         read[ReadDocuments.COUNTS]
         | "AllCounts" >> beam.combiners.ToList()

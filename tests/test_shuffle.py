@@ -57,7 +57,7 @@ def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):
     b = [Document(id="b/1", source="b", text="y")]
     parts = 6
     with fn_api_test_pipeline() as p:
-        written = (p | "A" >> beam.Create(a), p | "B" >> beam.Create(b)) | WriteParquetParts(
+        written = {"A": p | "A" >> beam.Create(a), "B": p | "B" >> beam.Create(b)} | WriteParquetParts(
             str(tmp_path), parts, "curated", seed=3)
         assert_that(written, equal_to(list(range(parts))))
     files = sorted(tmp_path.glob("part-*.parquet"))
@@ -66,7 +66,9 @@ def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):
     assert sorted(i for ids in by_part.values() for i in ids) == ["a/0", "a/1", "a/2", "b/1"]
     for k, ids in by_part.items():
         assert all(part_of(3, i, parts) == k for i in ids)
-    assert sum(1 for ids in by_part.values() if not ids) >= parts - 4  # empty parts exist and are files
+    used = {part_of(3, i, parts) for i in ("a/0", "a/1", "a/2", "b/1")}
+    assert {k for k, ids in by_part.items() if not ids} == set(range(parts)) - used  # empty parts are files too
+    assert len(used) < parts
 
 
 def test_filter_urls_blocklist_and_duplicates_share_one_group(tmp_path):
@@ -81,3 +83,22 @@ def test_filter_urls_blocklist_and_duplicates_share_one_group(tmp_path):
         assert_that(out["kept"] | "K" >> beam.Map(lambda d: d.id), equal_to(["s/1", "s/2"]), label="kept")
         assert_that(out[FilterUrls.REJECTED] | "R" >> beam.Map(lambda d: (d.id, d.decision)),
                     equal_to([("s/3", "urls:blocked_domain:ads"), ("s/4", "urls:duplicate_url")]), label="rej")
+
+
+def test_filter_urls_counters_add_up_with_and_without_dedup(tmp_path):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    blocklist = tmp_path / "ads.txt"
+    blocklist.write_text("ads.example\n")
+    docs = [Document(id=f"s/{i}", source="s", text="t", url=u) for i, u in enumerate(
+        ["https://ads.example/a", "https://ads.example/a", "https://x.example/p", "https://x.example/p/", None])]
+    for dedup, expected in ((True, {"docs_in": 5, "kept": 2, "dropped:blocked_domain:ads": 2,
+                                    "dropped:duplicate_url": 1}),
+                            (False, {"docs_in": 5, "kept": 3, "dropped:blocked_domain:ads": 2})):
+        p = fn_api_test_pipeline()
+        _ = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),), dedup=dedup))
+        result = p.run()
+        result.wait_until_finish()
+        counters = {c.key.metric.name: c.committed
+                    for c in result.metrics().query(MetricsFilter().with_namespace("urls"))["counters"]}
+        assert counters == expected, dedup

@@ -40,7 +40,7 @@ class ExactDedupConfig:
             raise ValueError(f"exact_dedup.paragraph_min_chars must be >= 1, got {self.paragraph_min_chars}")
 
 
-def _order(doc: Document) -> tuple[str, str]:
+def doc_order(doc: Document) -> tuple[str, str]:
     return doc.id, doc.location  # location breaks the tie should two records share an id
 
 
@@ -48,16 +48,16 @@ def fold_group(docs: Iterable[Document]) -> tuple[Document | None, Iterator[Docu
     """(survivor, the other documents) of one group: the survivor is the smallest id. Two streaming passes
     over the (re-iterable) group, so the losers can name their survivor and the group, however hot,
     is never held in memory."""
-    survivor = min(docs, key=_order, default=None)
+    survivor = min(docs, key=doc_order, default=None)
     if survivor is None:
         return None, iter(())
-    return survivor, _others(docs, _order(survivor))
+    return survivor, others(docs, doc_order(survivor))
 
 
-def _others(docs: Iterable[Document], kept: tuple[str, str]) -> Iterator[Document]:
+def others(docs: Iterable[Document], kept: tuple[str, str]) -> Iterator[Document]:
     skipped = False
     for doc in docs:
-        if not skipped and _order(doc) == kept:
+        if not skipped and doc_order(doc) == kept:
             skipped = True  # the survivor itself; a twin with the same id and location is still a copy
             continue
         yield doc

@@ -4,14 +4,14 @@ Rows go to part `hash(id) % parts`, each part is sorted by id and written by one
 `part-KKKKK-of-NNNNN.parquet` through Beam's FileSystems (local or remote). Every part is written, even
 an empty one, so the file set depends only on the config; the bytes depend only on the rows. (Beam's own
 sinks name and split files by bundle, which varies with the runner and worker count.)
-Input: `Document` (curated) or `Rejected`, one PCollection or several. Output: the part numbers written.
+Input: `Document` (curated) or `Rejected`, one PCollection or a dict of them by label. Output: the part numbers written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -78,15 +78,20 @@ class _WritePartFn(beam.DoFn):
         yield part
 
 
-def _write_part(directory: str, part: int, parts: int, kind: str, items: Iterable[Any]) -> str:
+def part_bytes(kind: str, items: Iterable[Any]) -> bytes:
+    """The Parquet bytes of one part: its records as rows, sorted by id (then stage, location, reason)."""
     to_row, schema = (document_row, CURATED_SCHEMA) if kind == "curated" else (rejected_row, REJECTED_SCHEMA)
     rows = sorted((to_row(it) for it in items),
                   key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
-    return write_atomic(part_path(directory, part, parts), table_bytes(rows, schema))
+    return table_bytes(rows, schema)
 
 
-def _write_if_empty(part: int, written: list[int], directory: str, parts: int, kind: str) -> Iterable[int]:
-    if part not in set(written):
+def _write_part(directory: str, part: int, parts: int, kind: str, items: Iterable[Any]) -> str:
+    return write_atomic(part_path(directory, part, parts), part_bytes(kind, items))
+
+
+def _write_if_empty(part: int, written: dict[int, bool], directory: str, parts: int, kind: str) -> Iterable[int]:
+    if part not in written:
         _write_part(directory, part, parts, kind, ())
         yield part
 
@@ -103,7 +108,7 @@ def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int,
 class WriteParquetParts(beam.PTransform):
     """Writes Documents (kind `curated`) or Rejected (kind `rejected`) into `parts` sorted Parquet files.
 
-    Input: one PCollection or a tuple of them. Each input is keyed by part and pickled where it is
+    Input: one PCollection or a dict {label: PCollection}. Each input is keyed by part and pickled where it is
     produced (fused with its producer), so the one Flatten before the GroupByKey moves opaque bytes: a
     multi-input Flatten is a materialized copy in the FnApiRunner, and one per stage that drops
     documents would copy every rejected document again. Parts that get no item are written empty by a
@@ -116,23 +121,22 @@ class WriteParquetParts(beam.PTransform):
             raise ValueError(f"unknown parquet output kind {kind!r}")
         self._directory, self._parts, self._kind, self._seed = directory, parts, kind, seed
 
-    def expand(self, items: beam.PCollection | Sequence[beam.PCollection]) -> beam.PCollection:
-        inputs = [items] if isinstance(items, beam.PCollection) else list(items)
-        keyed = [pc | f"KeyByPart{i or ''}" >> beam.Map(_key_by_part, self._seed, self._parts)
-                 for i, pc in enumerate(inputs)]
+    def expand(self, items: beam.PCollection | Mapping[str, beam.PCollection]) -> beam.PCollection:
+        inputs = {"": items} if isinstance(items, beam.PCollection) else dict(items)
+        keyed = [pc | f"{label}KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts)
+                 for label, pc in sorted(inputs.items())]
         if len(keyed) > 1:
-            keyed = [keyed | "AllItems" >> beam.Flatten()]
+            keyed = [tuple(keyed) | "AllItems" >> beam.Flatten()]
         written = (
             keyed[0]
             | "GroupByPart" >> beam.GroupByKey()
             | "DecodePart" >> beam.Map(decoded_group)
             | "WritePart" >> beam.ParDo(_WritePartFn(self._directory, self._parts, self._kind))
         )
-        empty = (
-            items.pipeline if isinstance(items, beam.PCollection) else inputs[0].pipeline
-        ) | "EveryPart" >> beam.Create(range(self._parts))
+        empty = keyed[0].pipeline | "EveryPart" >> beam.Create(range(self._parts))
+        seen = written | "PartSeen" >> beam.Map(lambda part: (part, True))
         return (
             (written, empty | "WriteEmptyParts" >> beam.FlatMap(
-                _write_if_empty, pvalue.AsList(written), self._directory, self._parts, self._kind))
+                _write_if_empty, pvalue.AsDict(seen), self._directory, self._parts, self._kind))
             | "PartsWritten" >> beam.Flatten()
         )

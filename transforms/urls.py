@@ -14,7 +14,7 @@ Metrics namespace `urls`: `docs_in`, `kept`, `dropped:<reason>`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,7 +23,7 @@ from apache_beam import pvalue
 
 from transforms.counters import StageCounters
 from transforms.document import Document
-from transforms.exact_dedup import fold_group, mark_duplicate
+from transforms.exact_dedup import doc_order, mark_duplicate, others
 from transforms.shuffle import GroupEncoded
 
 STAGE = "urls"
@@ -96,6 +96,12 @@ class _BlocklistFn(beam.DoFn):
                 self._lists.append((list_name(path), frozenset(parse_blocklist(fh.read().decode("utf-8")))))
 
     def process(self, doc: Document) -> Iterable[Any]:
+        for out in self._check(doc):
+            if not isinstance(out, pvalue.TaggedOutput):
+                self._counters.inc("kept")
+            yield out
+
+    def _check(self, doc: Document) -> Iterable[Any]:
         self._counters.inc("docs_in")
         hit = blocked_by(url_host(doc.url), self._lists) if doc.url and self._lists else None
         if hit:
@@ -107,37 +113,31 @@ class _BlocklistFn(beam.DoFn):
 
 
 class _UrlFoldFn(_BlocklistFn):
-    """One URL group: its blocklisted documents are dropped first (each checked on its own URL, as
-    `_BlocklistFn` does), then the others fold to the smallest id. Blocklist and fold share one step so
-    the stage has one rejected output (a second would need a Flatten, a materialized copy)."""
+    """One URL group: its blocklisted documents are dropped (each checked on its own URL, as `_BlocklistFn`
+    does) and the others fold to the smallest id, in the same pass. Blocklist and fold share one step so
+    the stage has one rejected output (a second would need a Flatten, a materialized copy). Documents of
+    one group share a normalized URL, hence a host, so a group is blocked or not as a whole."""
 
     def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:  # type: ignore[override]
         group = element[1]
-        blocked = False
+        survivor, allowed = None, 0
         for doc in group:
-            for out in super().process(doc):
-                if isinstance(out, pvalue.TaggedOutput):
-                    blocked = True
-                    yield out
-        allowed = _Allowed(group, self._lists) if blocked else group
-        survivor, copies = fold_group(allowed)
+            out = next(iter(self._check(doc)))
+            if isinstance(out, pvalue.TaggedOutput):
+                yield out
+                continue
+            allowed += 1
+            if survivor is None or doc_order(doc) < doc_order(survivor):
+                survivor = doc
         if survivor is None:
             return
         self._counters.inc("kept")
         yield survivor
-        for doc in copies:
-            self._counters.inc("dropped:duplicate_url")
-            yield pvalue.TaggedOutput(FilterUrls.REJECTED, mark_duplicate(doc, STAGE, "duplicate_url", survivor))
-
-
-class _Allowed:
-    """The documents of a re-iterable group that no blocklist holds, re-iterable."""
-
-    def __init__(self, group: Iterable[Document], lists: list[tuple[str, frozenset[str]]]) -> None:
-        self._group, self._lists = group, lists
-
-    def __iter__(self) -> Iterator[Document]:
-        return (d for d in self._group if not (d.url and blocked_by(url_host(d.url), self._lists)))
+        if allowed > 1:
+            rest = (d for d in group if not (d.url and blocked_by(url_host(d.url), self._lists)))
+            for doc in others(rest, doc_order(survivor)):
+                self._counters.inc("dropped:duplicate_url")
+                yield pvalue.TaggedOutput(FilterUrls.REJECTED, mark_duplicate(doc, STAGE, "duplicate_url", survivor))
 
 
 def _url_key(doc: Document) -> tuple[str, Document]:
