@@ -317,6 +317,9 @@ class IdentifyLanguage(beam.PTransform):
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         return (
             docs
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)  # [Document]
+            # a fixed batch size: Beam's adaptive sizing refits a regression on every batch and shrinks
+            # batches to a few documents, which fastText then predicts less efficiently
+            | "Batch" >> beam.BatchElements(min_batch_size=self._cfg.batch_size, max_batch_size=self._cfg.batch_size,
+                                            record_metrics=False)  # [Document]
             | "PredictLanguage" >> beam.ParDo(_LangIdFn(self._cfg)).with_outputs(self.REJECTED, main="kept")
         )

@@ -392,7 +392,8 @@ class ScoreQuality(beam.PTransform):
 
     def _score(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         cfg = self._cfg
-        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
+        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size,
+                                                       record_metrics=False)  # fixed size, as in langid
         if cfg.top_fraction is None:
             return batches | "ScoreAndFilter" >> beam.ParDo(_ScoreFn(cfg, decide=True)).with_outputs(
                 self.REJECTED, main="kept")
