@@ -20,10 +20,13 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
+
+T = TypeVar("T", str, int)
 
 SHARED_DATA = Path(os.environ.get("CURATE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS_DIR = Path(os.environ.get("CURATE_BENCH_TMP", "/tmp/multiphase-curation-bench"))
@@ -81,6 +84,23 @@ def build_bench_corpus(corpus: Path, target_mb: int) -> Path:
                         "--sample-dir", str(ROOT / "data" / "sample")], check=True, capture_output=True)
         built.write_text(json.dumps({"mb": target_mb}))
     return corpus / "config.yaml"
+
+
+def components(nodes: Iterable[T], edges: Iterable[tuple[T, T]]) -> dict[T, T]:
+    """Connected components with a union-find: node -> the smallest node of its component."""
+    parent = {n: n for n in nodes}
+
+    def find(x: T) -> T:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in parent}
 
 
 def require_shared_data(*folders: str) -> Path | None:

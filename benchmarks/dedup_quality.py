@@ -367,22 +367,6 @@ def _fine(j: float) -> str | None:
     return None
 
 
-def _components(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
-    parent = {n: n for n in nodes}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: find(n) for n in nodes}
-
-
 def _cluster_pairs(cluster_of: dict[str, str]) -> set[tuple[str, str]]:
     members = defaultdict(list)
     for doc_id, cid in cluster_of.items():
@@ -521,7 +505,7 @@ def run(quick: bool = False) -> dict | None:
                        "expected_sd": round(float(np.sqrt((expected**2).mean())), 4)}
 
     # reference clusters: connected components of the exact-Jaccard >= t graph (no MinHash, no LSH)
-    exact_components = {t: _components(ids, [p for p, j in true_pairs.items() if j >= t]) for t in THRESHOLDS}
+    exact_components = {t: C.components(ids, [p for p, j in true_pairs.items() if j >= t]) for t in THRESHOLDS}
 
     runs = {}
     for label, cfg in configs.items():

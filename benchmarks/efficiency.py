@@ -224,20 +224,10 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
                 for band in band_keys(np.frombuffer(sig, dtype=np.uint32), nd.bands, nd.rows):
                     buckets[band].append(i)
             edges = {e for members in buckets.values() if len(members) > 1 for e in bucket_edges(members)}
-            parent = list(range(len(nd_rows)))
-
-            def find(x: int) -> int:
-                while parent[x] != x:
-                    parent[x] = parent[parent[x]]
-                    x = parent[x]
-                return x
-
-            for a, b in edges:
-                if payload_jaccard(payload[a], payload[b], nd.verify) >= nd.threshold:
-                    parent[find(a)] = find(b)
+            verified = [(a, b) for a, b in edges if payload_jaccard(payload[a], payload[b], nd.verify) >= nd.threshold]
             clusters: dict[int, list[int]] = defaultdict(list)
-            for i in range(len(nd_rows)):
-                clusters[find(i)].append(i)
+            for i, root in C.components(range(len(nd_rows)), verified).items():
+                clusters[root].append(i)
             for members in clusters.values():
                 if len(members) > 1:
                     min(members, key=lambda i: survivor_rank(docs_nd[i], nd.survivor_priority))

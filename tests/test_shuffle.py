@@ -71,20 +71,6 @@ def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):
     assert len(used) < parts
 
 
-def test_filter_urls_blocklist_and_duplicates_share_one_group(tmp_path):
-    blocklist = tmp_path / "ads.txt"
-    blocklist.write_text("ads.example\n")
-    docs = [Document(id="s/3", source="s", text="a", url="https://Ads.example/p"),
-            Document(id="s/4", source="s", text="b", url="https://www.site.example/p"),
-            Document(id="s/1", source="s", text="c", url="https://www.site.example/p/"),
-            Document(id="s/2", source="s", text="d")]
-    with fn_api_test_pipeline() as p:
-        out = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),)))
-        assert_that(out["kept"] | "K" >> beam.Map(lambda d: d.id), equal_to(["s/1", "s/2"]), label="kept")
-        assert_that(out[FilterUrls.REJECTED] | "R" >> beam.Map(lambda d: (d.id, d.decision)),
-                    equal_to([("s/3", "urls:blocked_domain:ads"), ("s/4", "urls:duplicate_url")]), label="rej")
-
-
 def test_filter_urls_counters_add_up_with_and_without_dedup(tmp_path):
     from apache_beam.metrics.metric import MetricsFilter
 

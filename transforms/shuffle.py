@@ -58,7 +58,7 @@ class DecodedValues:
 
 
 def _encode(kv: tuple[Any, Any]) -> tuple[Any, bytes]:
-    return kv[0], pickle.dumps(kv[1], protocol=_PROTOCOL)
+    return kv[0], encode_value(kv[1])
 
 
 def decoded_group(kv: tuple[Any, Iterable[bytes]]) -> tuple[Any, DecodedValues]:
@@ -80,7 +80,7 @@ class GroupEncoded(beam.PTransform):
 
 
 def _random_key(value: Any) -> tuple[int, bytes]:
-    return random.getrandbits(32), pickle.dumps(value, protocol=_PROTOCOL)
+    return random.getrandbits(32), encode_value(value)
 
 
 def _values(kv: tuple[int, Iterable[bytes]]) -> Iterator[Any]:

@@ -96,20 +96,20 @@ class _BlocklistFn(beam.DoFn):
                 self._lists.append((list_name(path), frozenset(parse_blocklist(fh.read().decode("utf-8")))))
 
     def process(self, doc: Document) -> Iterable[Any]:
-        for out in self._check(doc):
-            if not isinstance(out, pvalue.TaggedOutput):
-                self._counters.inc("kept")
-            yield out
+        out = self._check(doc)
+        if out is doc:
+            self._counters.inc("kept")
+        yield out
 
-    def _check(self, doc: Document) -> Iterable[Any]:
+    def _check(self, doc: Document) -> Any:
+        """`doc` itself when no blocklist holds its host, else its rejection (a TaggedOutput)."""
         self._counters.inc("docs_in")
         hit = blocked_by(url_host(doc.url), self._lists) if doc.url and self._lists else None
-        if hit:
-            reason = f"blocked_domain:{hit[0]}"
-            self._counters.inc(f"dropped:{reason}")
-            yield pvalue.TaggedOutput(FilterUrls.REJECTED, doc.dropped(STAGE, reason, hit[1]))
-            return
-        yield doc
+        if not hit:
+            return doc
+        reason = f"blocked_domain:{hit[0]}"
+        self._counters.inc(f"dropped:{reason}")
+        return pvalue.TaggedOutput(FilterUrls.REJECTED, doc.dropped(STAGE, reason, hit[1]))
 
 
 class _UrlFoldFn(_BlocklistFn):
@@ -122,8 +122,8 @@ class _UrlFoldFn(_BlocklistFn):
         group = element[1]
         survivor, allowed = None, 0
         for doc in group:
-            out = next(iter(self._check(doc)))
-            if isinstance(out, pvalue.TaggedOutput):
+            out = self._check(doc)
+            if out is not doc:
                 yield out
                 continue
             allowed += 1
