@@ -68,9 +68,10 @@ def build_corpus_module():
     return mod
 
 
-def build_bench_corpus(corpus: Path, target_mb: int) -> Path:
+def build_bench_corpus(corpus: Path, target_mb: int, shard_mb: float = 0.0) -> Path:
     """The benchmark corpus (scripts/build_corpus.py from ../shared/data and the embedded sample) in
-    `corpus`, rebuilt only when missing or of another size; returns its config.yaml."""
+    `corpus`, rebuilt only when missing or of another size or file layout (`shard_mb`: about that much
+    text per file, 0 = one file per source); returns its config.yaml."""
     import json
     import subprocess
     import sys
@@ -78,11 +79,12 @@ def build_bench_corpus(corpus: Path, target_mb: int) -> Path:
     if not SHARED_DATA.is_dir():
         raise SystemExit(f"the benchmark needs ../shared/data (not found at {SHARED_DATA})")
     built = corpus / "built.json"
-    if json.loads(built.read_text() if built.exists() else "{}").get("mb") != target_mb:
+    want = {"mb": target_mb, "shard_mb": shard_mb}
+    if json.loads(built.read_text() if built.exists() else "{}") != want:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--shared", str(SHARED_DATA),
-                        "--out", str(corpus), "--target-mb", str(target_mb),
+                        "--out", str(corpus), "--target-mb", str(target_mb), "--shard-mb", str(shard_mb),
                         "--sample-dir", str(ROOT / "data" / "sample")], check=True, capture_output=True)
-        built.write_text(json.dumps({"mb": target_mb}))
+        built.write_text(json.dumps(want))
     return corpus / "config.yaml"
 
 

@@ -284,12 +284,26 @@ def stage_times(beam_steps: dict[str, float]) -> dict[str, float]:
     return dict(out)
 
 
+def per_stage_efficiency(rounds: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """stage -> its bare / pipeline ratio in each round (rounds where the stage took no pipeline time are
+    left out)."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in rounds:
+        in_pipeline = stage_times(r["one"]["timings"]["beam_steps"])
+        for stage, secs in in_pipeline.items():
+            if secs and stage in r["bare"]:
+                out[stage].append(r["bare"][stage] / secs)
+    return dict(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-out/efficiency")
     parser.add_argument("--report", default="BENCHMARKS.md")
     parser.add_argument("--target-mb", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over rounds)")
+    parser.add_argument("--shard-mb", type=float, default=8.0,
+                        help="text MB per input file of the corpus (build_corpus.py --shard-mb; 0 = one per source)")
     parser.add_argument("--workers", type=int, default=2, help="also run multi_processing with N workers (0: skip)")
     parser.add_argument("--mp-baseline", action="store_true",
                         help="also run multi_processing with 1 worker each round (the same runner mode's own scaling)")
@@ -299,11 +313,12 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.out).resolve()
     corpus = work / "corpus"
-    C.build_bench_corpus(corpus, args.target_mb)
+    C.build_bench_corpus(corpus, args.target_mb, args.shard_mb)
     config = corpus / "bench.yaml"   # the corpus config, keeping every rejected text for the replay
     text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
     config.write_text(text)
     texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
+    n_files = sum(1 for f in corpus.glob("*.jsonl.gz") if not f.name.startswith("quality_train"))
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
     # Rounds, each: 1 worker (pinned) -> its bare replay (pinned) -> multi_processing with N workers -> (with
@@ -336,7 +351,8 @@ def main() -> None:
     walls = [r["one"]["wall"] for r in rounds]
     report = json.loads((work / "out-1w-0" / "report" / "report.json").read_text())
     corpus_line = (f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}. Corpus: "
-                   f"{report['totals']['read']} records ({texts_mb:.1f} MB gzipped JSONL), {report['totals']['kept']} "
+                   f"{report['totals']['read']} records ({texts_mb:.1f} MB gzipped JSONL in {n_files} files, "
+                   f"`--shard-mb {args.shard_mb:g}`), {report['totals']['kept']} "
                    f"kept. {args.repeats} interleaved rounds; ratios are taken within a round, then the median over "
                    "rounds (this shared host's speed drifts by tens of percent within minutes).")
     sections = []
@@ -349,19 +365,30 @@ def main() -> None:
         lines = [BEGIN, "## Efficiency: stages in the pipeline against the same work bare (issue 9)", "",
                  f"Produced by `{command}`. {corpus_line} One worker (in_memory) pinned to one core; the bare "
                  "replay runs in one process on the same core, right after that run, over the documents that "
-                 "entered each stage in it. The table is the round with the median efficiency.", "",
-                 "| stage | pipeline s | share of wall | bare s | efficiency | bare work |",
-                 "|---|---|---|---|---|---|"]
+                 "entered each stage in it. The seconds are those of the round with the median end-to-end "
+                 "efficiency; a stage's efficiency is the median of its ratio over the rounds (each round's "
+                 "ratio in brackets), since a stage of a few seconds moves with the host's drift on its own.", "",
+                 "| stage | pipeline s | share of wall | bare s | efficiency (median) | per round | bare work |",
+                 "|---|---|---|---|---|---|---|"]
+        stage_effs = per_stage_efficiency(rounds)
         for stage in [*BARE, "other"]:
             p, b = in_pipeline.get(stage, 0.0), bare.get(stage, 0.0)
             if not p and not b:
                 continue
-            eff = f"{b / p:.2f}" if p else "-"
+            ratios = stage_effs.get(stage, [])
+            eff = f"{statistics.median(ratios):.2f}" if ratios else "-"
+            each = ", ".join(f"{x:.2f}" for x in ratios) or "-"
             what = BARE.get(stage, "Beam steps outside the stages")
-            lines.append(f"| {stage} | {p:.1f} | {p / median_round['one']['wall']:.0%} | {b:.1f} | {eff} | {what} |")
+            lines.append(f"| {stage} | {p:.1f} | {p / median_round['one']['wall']:.0%} | {b:.1f} | {eff} | {each} "
+                         f"| {what} |")
         for step, secs in launcher.items():
             share = secs / median_round["one"]["wall"]
-            lines.append(f"| {step} (launcher) | {secs:.1f} | {share:.0%} | {secs:.1f} | 1.00 | runs outside Beam |")
+            lines.append(f"| {step} (launcher) | {secs:.1f} | {share:.0%} | {secs:.1f} | 1.00 | - "
+                         "| runs outside Beam |")
+        for stage, name in (("langid", "language ID"), ("tokenize", "tokenization")):
+            if stage_effs.get(stage):
+                lines += ["", f"{name} stage efficiency: {statistics.median(stage_effs[stage]):.2f} (median of "
+                          f"{', '.join(f'{x:.2f}' for x in stage_effs[stage])})"]
         wall = median_round["one"]["wall"]
         lines += ["", f"end-to-end efficiency: {efficiency:.2f} (median of {args.repeats} rounds: "
                   f"{', '.join(f'{e:.2f}' for e in effs)}; median round: bare {bare_total:.1f} s / wall {wall:.1f} s, "

@@ -7,7 +7,11 @@ sources (web_en, web_zh, encyclopedia, books, code) plus planted.json (labels of
 planted near-duplicates, exact duplicates and filler copies) and summary.json.
 
     python scripts/build_corpus.py --shared ../shared/data --out /tmp/corpus \
-        [--target-mb 20] [--sample-dir data/sample] [--seed 7]
+        [--target-mb 20] [--sample-dir data/sample] [--seed 7] [--shard-mb 8]
+
+With --shard-mb, each source is split into files of about that much text
+(<name>-00000.jsonl.gz, ...) in the same record order, as real corpora come in
+many files (and a gzip file is read by one worker).
 
 Every record: {"id", "text", "url" (null if unknown), "origin" (shared folder
 name), "license", "lang"} (+ "programming_language" for code).
@@ -748,12 +752,42 @@ def write_jsonl_gz(path: Path, records: list[dict]) -> None:
     path.write_bytes(buf.getvalue())
 
 
+def shard_records(records: list[dict], shard_bytes: int) -> list[list[dict]]:
+    """Consecutive runs of `records`, each closed once its text reaches `shard_bytes` UTF-8 bytes
+    (0 = one run); never an empty run, except one for no records."""
+    if shard_bytes <= 0 or not records:
+        return [records]
+    shards, cur, size = [], [], 0
+    for r in records:
+        cur.append(r)
+        size += utf8_len(r["text"])
+        if size >= shard_bytes:
+            shards.append(cur)
+            cur, size = [], 0
+    if cur:
+        shards.append(cur)
+    return shards
+
+
+def write_source(out: Path, name: str, records: list[dict], shard_bytes: int) -> list[str]:
+    """`<name>.jsonl.gz`, or with `shard_bytes` `<name>-00000.jsonl.gz`, ... (about `shard_bytes` of text
+    each, as real corpora come in many files); stale files of the other layout are removed first.
+    Returns the file names written."""
+    for old in sorted(out.glob(f"{name}.jsonl.gz")) + sorted(out.glob(f"{name}-[0-9]*.jsonl.gz")):
+        old.unlink()
+    shards = shard_records(records, shard_bytes)
+    names = [f"{name}.jsonl.gz"] if shard_bytes <= 0 else [f"{name}-{k:05d}.jsonl.gz" for k in range(len(shards))]
+    for file_name, shard in zip(names, shards, strict=True):
+        write_jsonl_gz(out / file_name, shard)
+    return names
+
+
 def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n", encoding="utf-8")
 
 
 def build(shared: Path, out: Path, target_mb: float = 0.0, sample_dir: Path | None = None,
-          seed: int = 7, log=print, warn=None) -> dict:
+          seed: int = 7, log=print, warn=None, shard_mb: float = 0.0) -> dict:
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     real = {s: load_source(shared, s, warn) for s in SOURCES}
     samples = read_sample_dir(sample_dir, warn)
@@ -781,12 +815,12 @@ def build(shared: Path, out: Path, target_mb: float = 0.0, sample_dir: Path | No
     planted["filler"] = add_filler(real, copies, total, int(round(target_mb * MB)), seed)
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"seed": seed, "target_mb": target_mb, "mb_unit_bytes": MB, "sources": {}}
+    summary = {"seed": seed, "target_mb": target_mb, "shard_mb": shard_mb, "mb_unit_bytes": MB, "sources": {}}
     kinds = {cid: kind for kind in planted for cid in planted[kind]}
     for n in names:
         records = interleave(real.get(n, []), copies[n], random.Random(f"{seed}:{n}:order"))
         records += samples.get(n, [])
-        write_jsonl_gz(out / f"{n}.jsonl.gz", records)
+        files = write_source(out, n, records, int(round(shard_mb * MB)))
         seen, natural_dups = set(), 0
         for r in real.get(n, []):
             natural_dups += r["text"] in seen
@@ -794,6 +828,7 @@ def build(shared: Path, out: Path, target_mb: float = 0.0, sample_dir: Path | No
         kc = collections.Counter(kinds[c["id"]] for c in copies[n])
         summary["sources"][n] = {
             "docs": len(records),
+            "files": len(files),
             "real_docs": len(real.get(n, [])),
             "sample_docs": len(samples.get(n, [])),
             "near_dup": kc["near_dup"],
@@ -825,13 +860,16 @@ def main(argv=None) -> int:
     ap.add_argument("--sample-dir", type=Path, default=None,
                     help="also copy the project's sample records (<dir>/*.jsonl.gz) into the same-named outputs")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--shard-mb", type=float, default=0.0,
+                    help="split each source into files of about this many MB of text (<name>-00000.jsonl.gz, ...); "
+                         "0 = one <name>.jsonl.gz per source")
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
         print(f"shared data not found at {args.shared}", file=sys.stderr)
         return 2
-    if args.target_mb < 0:
-        ap.error("--target-mb must be >= 0")
-    build(args.shared, args.out, args.target_mb, args.sample_dir, args.seed)
+    if args.target_mb < 0 or args.shard_mb < 0:
+        ap.error("--target-mb and --shard-mb must be >= 0")
+    build(args.shared, args.out, args.target_mb, args.sample_dir, args.seed, shard_mb=args.shard_mb)
     # The pipeline config for this corpus (source paths relative to the corpus directory).
     shutil.copyfile(CONFIG_TEMPLATE, args.out / "config.yaml")
     return 0

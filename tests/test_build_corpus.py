@@ -161,3 +161,24 @@ def test_missing_shared_folder(tmp_path):
     assert proc.returncode == 2
     assert f"shared data not found at {missing}" in proc.stdout + proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_sharded_layout_holds_the_same_records_in_order(shared, corpus, records, tmp_path):
+    """--shard-mb splits each source into <name>-NNNNN.jsonl.gz files of about that much text, in the
+    unsharded file's record order; rebuilding unsharded over it removes the shards again."""
+    out = _build(tmp_path / "sharded", "--shard-mb", "0.5")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for s in SOURCES:
+        files = sorted(out.glob(f"{s}-*.jsonl.gz"))
+        assert not (out / f"{s}.jsonl.gz").exists()
+        assert [f.name for f in files] == [f"{s}-{k:05d}.jsonl.gz" for k in range(len(files))]
+        assert summary["sources"][s]["files"] == len(files)
+        shards = [_read(f) for f in files]
+        assert [r for shard in shards for r in shard] == records[s]
+        sizes = [sum(len(r["text"].encode("utf-8")) for r in shard) for shard in shards]
+        assert all(size >= 500_000 for size in sizes[:-1])                       # each closed at 0.5 MB ...
+        assert all(size - len(shard[-1]["text"].encode("utf-8")) < 500_000       # ... by its last record
+                   for size, shard in zip(sizes, shards, strict=True))
+    assert len(list(out.glob("web_en-*.jsonl.gz"))) > 1
+    _build(out)
+    assert not list(out.glob("web_en-*.jsonl.gz")) and (out / "web_en.jsonl.gz").is_file()
