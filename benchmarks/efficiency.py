@@ -115,6 +115,12 @@ def _rows(out: Path, kind: str) -> list[dict[str, Any]]:
     return rows
 
 
+def input_files(cfg: Any) -> list[tuple[Any, Path]]:
+    """(source config, path) of every input file the run's config names, in source and path order."""
+    return [(src, path) for src in cfg.sources for pattern in src.paths
+            for path in sorted(Path(pattern).parent.glob(Path(pattern).name))]
+
+
 def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     """Seconds of each stage's own work on the documents that entered it in the run in `out`."""
     import numpy as np
@@ -160,19 +166,17 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
 
     # read: every line of every input file
     raw_text: dict[str, str] = {}
-    for src in cfg.sources:
-        for pattern in src.paths:
-            for path in sorted(Path(pattern).parent.glob(Path(pattern).name)):
-                rel = path.name
+    for src, path in input_files(cfg):
+        rel = path.name
 
-                def parse(path=path, src=src, rel=rel) -> list[Any]:   # decompression is the stage's work too
-                    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
-                        lines = fh.read().splitlines()
-                    return [parse_record(line, src, rel, n) for n, line in enumerate(lines, 1) if line.strip()]
+        def parse(path=path, src=src, rel=rel) -> list[Any]:   # decompression is the stage's work too
+            with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+                lines = fh.read().splitlines()
+            return [parse_record(line, src, rel, n) for n, line in enumerate(lines, 1) if line.strip()]
 
-                for item in _timed("read", totals, parse):
-                    if hasattr(item, "text") and getattr(item, "raw", None) is None and hasattr(item, "lang_shares"):
-                        raw_text[item.id] = item.text
+        for item in _timed("read", totals, parse):
+            if hasattr(item, "text") and getattr(item, "raw", None) is None and hasattr(item, "lang_shares"):
+                raw_text[item.id] = item.text
     # urls
     urls = [r["url"] for r in entering("urls") if r.get("url")]
     _timed("urls", totals, lambda: [normalize_url(u) for u in urls])
@@ -318,7 +322,9 @@ def main() -> None:
     text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
     config.write_text(text)
     texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
-    n_files = sum(1 for f in corpus.glob("*.jsonl.gz") if not f.name.startswith("quality_train"))
+    from pipeline.config import load_config
+
+    n_files = len(input_files(load_config(config)))
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
     # Rounds, each: 1 worker (pinned) -> its bare replay (pinned) -> multi_processing with N workers -> (with

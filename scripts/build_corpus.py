@@ -773,7 +773,8 @@ def write_source(out: Path, name: str, records: list[dict], shard_bytes: int) ->
     """`<name>.jsonl.gz`, or with `shard_bytes` `<name>-00000.jsonl.gz`, ... (about `shard_bytes` of text
     each, as real corpora come in many files); stale files of the other layout are removed first.
     Returns the file names written."""
-    for old in sorted(out.glob(f"{name}.jsonl.gz")) + sorted(out.glob(f"{name}-[0-9]*.jsonl.gz")):
+    (out / f"{name}.jsonl.gz").unlink(missing_ok=True)
+    for old in out.glob(f"{name}-[0-9]*.jsonl.gz"):
         old.unlink()
     shards = shard_records(records, shard_bytes)
     names = [f"{name}.jsonl.gz"] if shard_bytes <= 0 else [f"{name}-{k:05d}.jsonl.gz" for k in range(len(shards))]
