@@ -35,7 +35,6 @@ from transforms.quality import QualityConfig, ScoreQuality
 from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
 from transforms.safety import FilterSafety
-from transforms.shuffle import Spread
 from transforms.tokenize import TokenizeDocuments
 from transforms.urls import FilterUrls
 
@@ -181,10 +180,17 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
     )
 
 
-def read_curated_rows(path: str) -> Iterator[dict[str, Any]]:
-    """Kept documents of one curated part (annotate mode also stores dropped ones: skip them)."""
+def curated_row_groups(path: str) -> list[tuple[str, int]]:
+    """(path, row group) of one curated part: the mixing job's unit of parallel reading."""
     with FileSystems.open(path) as fh:
-        table = pq.read_table(fh, columns=CURATED_COLUMNS)
+        return [(path, k) for k in range(pq.ParquetFile(fh).num_row_groups)]
+
+
+def read_curated_rows(unit: tuple[str, int]) -> Iterator[dict[str, Any]]:
+    """Kept documents of one row group of a curated part (annotate mode also stores dropped ones: skip them)."""
+    path, group = unit
+    with FileSystems.open(path) as fh:
+        table = pq.ParquetFile(fh).read_row_group(group, columns=CURATED_COLUMNS)
     for row in table.to_pylist():
         if row["decision"] == KEEP:
             yield row
@@ -208,8 +214,9 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
     rows = (
         p
         | "CuratedParts" >> beam.Create(sorted(parts))
+        | "RowGroups" >> beam.FlatMap(curated_row_groups)
+        | "SpreadRowGroups" >> beam.Reshuffle()   # a row group is the unit of work, not a part
         | "ReadCurated" >> beam.FlatMap(read_curated_rows)     # dict rows, decision == keep
-        | "SpreadRows" >> Spread()
     )
     tokens = rows | "Tokenize" >> TokenizeDocuments(tokenizer)  # TokenizedDoc
     mixed = tokens | "MixPhases" >> MixPhases(cfg.phases, cfg.mix, ledger)

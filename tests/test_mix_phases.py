@@ -348,3 +348,23 @@ def test_ledger_ranges_cover_what_the_phase_consumed(tmp_path, tokenizer):
     for key in keys:
         for r in range(2):
             assert ledger.consumed(key, r, cfg.seed) == ((key[ID], r) in used), (key, r)
+
+
+def test_mixing_reads_curated_parts_by_row_group(tmp_path):
+    """A curated part is written in row groups of ROW_GROUP_ROWS rows and the mixing job reads it one row
+    group per work item: every kept row comes back exactly once, in order, and annotate-mode rows that
+    were dropped are skipped."""
+    from pipeline.graph import curated_row_groups, read_curated_rows
+    from transforms.document import Document
+    from transforms.parquet_out import ROW_GROUP_ROWS, part_bytes
+
+    n = 2 * ROW_GROUP_ROWS + 5
+    docs = [Document(id=f"d/{i:05d}", source="s", text=f"text {i}",
+                     decision="keep" if i % 7 else "rules:too_short") for i in range(n)]
+    path = tmp_path / "part-00000-of-00001.parquet"
+    path.write_bytes(part_bytes("curated", docs))
+    units = curated_row_groups(str(path))
+    assert units == [(str(path), 0), (str(path), 1), (str(path), 2)]
+    rows = [r for unit in units for r in read_curated_rows(unit)]
+    assert [r["id"] for r in rows] == [d.id for d in docs if d.decision == "keep"]
+    assert len(rows) == n - len(range(0, n, 7))

@@ -53,3 +53,19 @@ def test_transform_drops_empty_documents():
         assert_that(out.kept | beam.Map(lambda d: (d.id, d.text)), equal_to([("s/2", "ok")]), label="kept")
         assert_that(out[NormalizeText.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
                     equal_to([("s/1", "normalize:empty")]), label="rejected")
+
+
+def test_written_out_tables_match_unicodedata():
+    """The control and space tables are literals (no import-time scan); they must be exactly the C0
+    controls but \\n and \\t plus DEL (C1 controls go later, after ftfy), and every Zs space but U+0020
+    and U+3000, in the Unicode version this Python ships."""
+    import unicodedata
+
+    from transforms import normalize
+
+    every = [chr(c) for c in range(0x110000)]
+    c0_and_del = {ch for ch in every if unicodedata.category(ch) == "Cc" and not 0x80 <= ord(ch) <= 0x9F}
+    assert set(normalize._CONTROL) == c0_and_del - {"\n", "\t"}
+    assert set(normalize._SPACES) == {ord(ch) for ch in every
+                                      if unicodedata.category(ch) == "Zs" and ch not in (" ", "\u3000")}
+    assert {ch for ch in every if unicodedata.category(ch) == "Cc"} == c0_and_del | {chr(c) for c in range(0x80, 0xA0)}

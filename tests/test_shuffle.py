@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import DOCUMENT_FIELDS, Document, Rejected
 from transforms.parquet_out import WriteParquetParts, part_of
-from transforms.shuffle import GroupEncoded, Spread, decode_value, encode_value
+from transforms.shuffle import GroupEncoded, decode_value, encode_value
 from transforms.urls import FilterUrls, UrlsConfig
 
 DOC = Document(id="s/1", source="s", text="春天来了 text", location="f:1", url="https://a.example/x", lang="zh",
@@ -43,13 +43,6 @@ def test_group_encoded_groups_and_each_group_is_reiterable():
         out = (p | beam.Create(docs) | beam.Map(lambda d: (d.text, d)) | GroupEncoded() | beam.Map(twice))
         assert_that(out, equal_to([("t0", ["s/0", "s/3", "s/6"]), ("t1", ["s/1", "s/4", "s/7"]),
                                    ("t2", ["s/2", "s/5", "s/8"])]))
-
-
-def test_spread_keeps_every_element():
-    items = [DOC, None, ("a", 1), "x", "x"]
-    with fn_api_test_pipeline() as p:
-        out = p | beam.Create(items) | Spread() | beam.Map(repr)
-        assert_that(out, equal_to([repr(i) for i in items]))
 
 
 def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):

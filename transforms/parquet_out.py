@@ -60,10 +60,15 @@ def part_path(directory: str, part: int, parts: int) -> str:
     return FileSystems.join(directory, f"part-{part:05d}-of-{parts:05d}.parquet")
 
 
+# Rows per Parquet row group: the unit the mixing job reads in parallel (pipeline/graph.py), so a part is
+# never one work item a single worker must finish. 2,048 curated documents are a few MB of text.
+ROW_GROUP_ROWS = 2048
+
+
 def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
     table = pa.Table.from_pylist(rows, schema=schema)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     return buf.getvalue()
 
 

@@ -17,7 +17,6 @@ and 5.5 us (1,922 bytes).
 from __future__ import annotations
 
 import pickle
-import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -76,26 +75,4 @@ class GroupEncoded(beam.PTransform):
             | "Encode" >> beam.Map(_encode)
             | "Group" >> beam.GroupByKey()
             | "Decode" >> beam.Map(decoded_group)
-        )
-
-
-def _random_key(value: Any) -> tuple[int, bytes]:
-    return random.getrandbits(32), encode_value(value)
-
-
-def _values(kv: tuple[int, Iterable[bytes]]) -> Iterator[Any]:
-    return map(decode_value, kv[1])
-
-
-class Spread(beam.PTransform):
-    """Beam's Reshuffle (random keys, one GroupByKey: redistributes elements over the workers and breaks
-    fusion) with the elements pickled to bytes across the shuffle, as in GroupEncoded. The random keys
-    decide only which worker gets an element, never an output byte."""
-
-    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
-        return (
-            pcoll
-            | "AddRandomKeys" >> beam.Map(_random_key)
-            | "Group" >> beam.GroupByKey()
-            | "RemoveKeys" >> beam.FlatMap(_values)
         )
