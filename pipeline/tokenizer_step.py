@@ -198,7 +198,7 @@ def train_or_reuse(cfg: TokenizerTrainConfig, docs: Iterable[CuratedDoc], model_
         log.info("tokenizer: reusing %s (same sample and training config)", model_path)
         origin, sidecar = "reused", {**old, "train_config": cfg.to_json()}
     else:
-        model, sidecar = train_sentencepiece(sample, cfg)
+        model, sidecar = train_sentencepiece(sample, cfg, probe)
         _write(model_path, model)
         tok, origin = Tokenizer(model), "trained"
     seen = set(probe["sample"]["by_source"])

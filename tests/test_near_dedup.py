@@ -108,6 +108,21 @@ def test_exact_verification_decides_on_the_shingle_sets(estimate_above):
                         equal_to([2] if clustered else [1, 1]), label=f"{name}Kept")
 
 
+def test_only_candidates_payloads_reach_the_pair_joins():
+    from transforms.near_dedup import _candidate_payload
+
+    assert list(_candidate_payload((7, [("node", None), ("sig", b"p7"), ("node", None)]))) == [(7, b"p7")]
+    assert list(_candidate_payload((8, [("sig", b"p8")]))) == []        # in no candidate pair
+    assert list(_candidate_payload((9, [("node", None)]))) == []        # no payload: nothing to verify
+    read = []
+
+    def star_centre():  # one marker per edge: read only until the payload and one marker are seen
+        for k, item in enumerate([("sig", b"c"), *[("node", None)] * 1000]):
+            read.append(k)
+            yield item
+    assert list(_candidate_payload((1, star_centre()))) == [(1, b"c")] and len(read) == 2
+
+
 def test_small_buckets_give_every_pair_hot_ones_a_star():
     assert list(bucket_edges([5, 3, 9])) == [(3, 5), (3, 9), (5, 9)]
     assert list(bucket_edges([])) == [] and list(bucket_edges([4])) == []

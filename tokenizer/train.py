@@ -345,11 +345,13 @@ def sample_warnings(info: dict, cfg: TokenizerTrainConfig) -> list[str]:
     return []
 
 
-def train_sentencepiece(sample: Sequence[CuratedDoc | str], cfg: TokenizerTrainConfig) -> tuple[bytes, dict]:
-    """(model bytes, sidecar dict). Each line of each text is one SentencePiece sentence."""
+def train_sentencepiece(sample: Sequence[CuratedDoc | str], cfg: TokenizerTrainConfig,
+                        info: dict | None = None) -> tuple[bytes, dict]:
+    """(model bytes, sidecar dict). Each line of each text is one SentencePiece sentence. `info`: the
+    sample's `sample_info`, when the caller has it already (it hashes the whole sample)."""
     import sentencepiece as spm
 
-    info = sample_info(sample, cfg)
+    info = sample_info(sample, cfg) if info is None else info
     texts = [d.text if isinstance(d, CuratedDoc) else d for d in sample]
     writer = io.BytesIO()
     spm.set_random_generator_seed(cfg.seed)

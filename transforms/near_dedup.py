@@ -17,7 +17,9 @@ Steps (each PCollection's shape in the comments of `expand`):
    star from the bucket's smallest key to every other member (linear in the bucket, so a hot
    boilerplate bucket costs no quadratic pairs); a hot bucket's values are iterated, never listed.
 5. Verification: each candidate pair joins the two signatures in later steps and survives only if the
-   estimated Jaccard >= `threshold`, so a band collision alone never removes a document. With
+   estimated Jaccard >= `threshold`, so a band collision alone never removes a document. The payloads
+   (signatures or shingle sets) of the documents in some candidate pair are first picked out in one join
+   of every document's payload, so the two pair joins carry only candidates' payloads. With
    `verify: exact` the joins carry the two shingle-hash sets instead (`minhash_inputs`, 4 bytes per
    shingle instead of 4 x num_perm bytes per document) and the exact Jaccard decides.
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
@@ -390,6 +392,26 @@ class _BucketEdgesFn(beam.DoFn):
             yield edge
 
 
+def _endpoints(edge: tuple[int, int]) -> Iterator[tuple[int, None]]:
+    yield edge[0], None
+    yield edge[1], None
+
+
+def _candidate_payload(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, Any]]:
+    """(key, payload) of a document that is an endpoint of at least one candidate pair. One pass that stops
+    once both are seen (a star centre has one marker per edge)."""
+    key, values = element
+    payload, marked = None, False
+    for tag, value in values:
+        if tag == "sig":
+            payload = value
+        else:
+            marked = True
+        if marked and payload is not None:
+            yield key, payload
+            return
+
+
 def _attach_first_signature(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
     a, values = element
     sigs = small_values(values, "edge")["sig"]
@@ -601,13 +623,20 @@ class DeduplicateNearDuplicates(beam.PTransform):
             | "BucketEdges" >> beam.ParDo(_BucketEdgesFn())                   # (smaller key, larger key)
             | "DistinctCandidates" >> beam.Distinct()
         )
+        # Only documents in some candidate pair are verified: their payloads are picked out in one join of
+        # every document's payload, so the two pair joins below carry candidates' payloads, not all of them.
+        candidate_payload = (
+            {"sig": payload, "node": candidates | "Endpoints" >> beam.FlatMap(_endpoints)}
+            | "JoinCandidatePayload" >> GroupTagged()
+            | "CandidatePayload" >> beam.FlatMap(_candidate_payload)        # (key, payload), candidates only
+        )
         half = (
-            {"sig": payload, "edge": candidates}
+            {"sig": candidate_payload, "edge": candidates}
             | "JoinFirstSignature" >> GroupTagged()
             | "AttachFirstSignature" >> beam.FlatMap(_attach_first_signature)  # (b, (a, sig a))
         )
         verified = (
-            {"sig": payload, "half": half}
+            {"sig": candidate_payload, "half": half}
             | "JoinSecondSignature" >> GroupTagged()
             | "Verify" >> beam.ParDo(_VerifyFn(cfg.threshold, cfg.verify))    # (a, b), J >= threshold
         )
