@@ -44,6 +44,7 @@ bench: setup
 	$(PY) benchmarks/run_all.py --suite tokenize
 	$(PY) benchmarks/efficiency.py --mp-baseline
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/shuffle_compression.py
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

@@ -279,8 +279,11 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     winners = {lab: min((ranks[v], v) for v in ms) for lab, ms in members.items()}
     propagate = [(v, label[v]) for v in nodes] + [(w, label[v]) for v in nodes for w in neighbours[v]]
 
-    def sig_side():
-        return [(k, ("sig", s)) for k, s in sigs.items()]
+    endpoints = [(v, ("node", None)) for edge in candidates for v in edge]
+    in_pairs = {v for edge in candidates for v in edge}
+
+    def sig_side(only_candidates: bool = False):
+        return [(k, ("sig", s)) for k, s in sigs.items() if not only_candidates or k in in_pairs]
 
     # verify: exact joins the shingle-hash sets instead of the signatures (the other shuffles are the same
     # up to the few edges the two verifications decide differently)
@@ -289,20 +292,23 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     shingle_sets = {k: v for d in docs for tagged in exact_fn.process(d) if not isinstance(tagged, tuple)
                     for k, v in [tagged.value]}
 
-    def shingle_side():
-        return [(k, ("sig", x)) for k, x in shingle_sets.items()]
+    def shingle_side(only_candidates: bool = False):
+        return [(k, ("sig", x)) for k, x in shingle_sets.items() if not only_candidates or k in in_pairs]
 
     shuffles = [  # (name, verify mode or None for both, times per run, elements)
         ("GroupBands (band key, doc key)", None, 1, bands),
         ("DistinctCandidates ((a, b), None), before combining", None, 1, [(e, None) for e in star]),
-        ("JoinFirstSignature: signatures + candidate edges", "estimated", 1,
-         sig_side() + [(a, ("edge", b)) for a, b in candidates]),
-        ("JoinSecondSignature: signatures + (b, (a, sig a))", "estimated", 1,
-         sig_side() + [(b, ("half", (a, sigs[a]))) for a, b in candidates]),
-        ("verify: exact, JoinFirstSignature: shingle hashes + candidate edges", "exact", 1,
-         shingle_side() + [(a, ("edge", b)) for a, b in candidates]),
-        ("verify: exact, JoinSecondSignature: shingle hashes + (b, (a, shingles a))", "exact", 1,
-         shingle_side() + [(b, ("half", (a, shingle_sets[a]))) for a, b in candidates]),
+        ("JoinCandidatePayload: signatures + candidate endpoints", "estimated", 1, sig_side() + endpoints),
+        ("JoinFirstSignature: candidates' signatures + candidate edges", "estimated", 1,
+         sig_side(True) + [(a, ("edge", b)) for a, b in candidates]),
+        ("JoinSecondSignature: candidates' signatures + (b, (a, sig a))", "estimated", 1,
+         sig_side(True) + [(b, ("half", (a, sigs[a]))) for a, b in candidates]),
+        ("verify: exact, JoinCandidatePayload: shingle hashes + candidate endpoints", "exact", 1,
+         shingle_side() + endpoints),
+        ("verify: exact, JoinFirstSignature: candidates' shingle hashes + candidate edges", "exact", 1,
+         shingle_side(True) + [(a, ("edge", b)) for a, b in candidates]),
+        ("verify: exact, JoinSecondSignature: candidates' shingle hashes + (b, (a, shingles a))", "exact", 1,
+         shingle_side(True) + [(b, ("half", (a, shingle_sets[a]))) for a, b in candidates]),
         ("DistinctNodes", None, 1, [(v, None) for v, _ in adjacency]),
         (f"Round join: labels + adjacency (x{cfg.max_rounds})", None, cfg.max_rounds,
          [(v, ("label", label[v])) for v in nodes] + [(a, ("adj", b)) for a, b in adjacency]),

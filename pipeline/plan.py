@@ -47,6 +47,10 @@ class Assumptions:
     bytes_per_token: float = 3.6        # kept text bytes per token (en ~4.2, zh ~2.9 with a 100k BPE vocabulary)
     parquet_ratio: float = 0.35         # zstd Parquet bytes per text byte
     band_key_bytes: int = 24            # per (band, document) in the LSH shuffle: band hash, doc key, framing
+    # bytes a whole-document shuffle carries per document byte (transforms/shuffle.py: zstd level 1);
+    # measured by benchmarks/shuffle_compression.py (BENCHMARKS.md, "Shuffle encoding")
+    shuffle_html_ratio: float = 0.21
+    shuffle_text_ratio: float = 0.85
     rejected_row_bytes: int = 120       # a rejected/ row without its text (ids, stage, reason, location, scores)
     worker_cores: int = 4
     survival: tuple[tuple[str, float], ...] = tuple(DEFAULT_SURVIVAL.items())
@@ -111,8 +115,10 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     # pages (extraction comes after them); exact dedup (group by content) and near-dedup's last join
     # (cluster ids onto documents) carry text
     by_stage = {r["stage"]: r["bytes_in"] for r in rows}
-    raw = input_bytes * survival["read"]
-    document_shuffle = input_bytes + raw + sum(by_stage.get(s, 0) for s in ("exact_dedup", "near_dedup"))
+    # (compressed on the wire: raw HTML and text shrink by their measured ratios)
+    first = html_bytes * a.shuffle_html_ratio + (input_bytes - html_bytes) * a.shuffle_text_ratio
+    later_text = sum(by_stage.get(s, 0) for s in ("exact_dedup", "near_dedup"))
+    document_shuffle = first * (1 + survival["read"]) + later_text * a.shuffle_text_ratio
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
     return {
@@ -156,7 +162,8 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
         f"{p['worker_cores']} cores",
         f"MinHash shuffle: {_si(p['minhash_shuffle_bytes'])} (documents at near-dedup x bands x "
         f"{a['band_key_bytes']} B); whole-document shuffles (read by id and URL dedup with raw HTML, exact "
-        f"dedup, near-dedup's last join): {_si(p['document_shuffle_bytes'])}",
+        f"dedup, near-dedup's last join; zstd-compressed: HTML x {a['shuffle_html_ratio']}, text x "
+        f"{a['shuffle_text_ratio']}): {_si(p['document_shuffle_bytes'])}",
         f"kept: {_si(p['kept_text_bytes'])} of text, {p['kept_docs']:,.0f} documents, "
         f"~{p['tokens_available'] / 1e9:,.0f}B tokens at {a['bytes_per_token']} bytes/token; the phases ask for "
         f"{p['tokens_in_phases'] / 1e9:,.0f}B"

@@ -1,6 +1,7 @@
 """Cheap document shuffles (transforms/shuffle.py) and the compact pickling of Document and Rejected."""
 
 import pickle
+import random
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import DOCUMENT_FIELDS, Document, Rejected
 from transforms.parquet_out import WriteParquetParts, part_of
-from transforms.shuffle import GroupEncoded, decode_value, encode_value
+from transforms.shuffle import COMPRESS_MIN_BYTES, GroupEncoded, decode_value, encode_value
 from transforms.urls import FilterUrls, UrlsConfig
 
 DOC = Document(id="s/1", source="s", text="春天来了 text", location="f:1", url="https://a.example/x", lang="zh",
@@ -28,6 +29,18 @@ def test_document_and_rejected_pickle_as_field_tuples():
     assert pickle.loads(pickle.dumps(rej, protocol=5)) == rej
     assert decode_value(encode_value(DOC)) == DOC
     assert len(DOCUMENT_FIELDS) == len(DOC.__dict__)
+
+
+def test_large_values_cross_the_shuffle_compressed_small_and_incompressible_ones_as_pickles():
+    small = encode_value(DOC)
+    assert len(small) < COMPRESS_MIN_BYTES and small == pickle.dumps(DOC, protocol=5)
+    page = b"<html><body>" + b"<div class='nav'><a href='/x'>menu</a></div>" * 400 + b"</body></html>"
+    html_doc = Document(id="w/1", source="w", text="", location="f.warc.gz:0", url="https://a.example/", raw=page)
+    packed = encode_value(html_doc)
+    assert packed[:1] == b"Z" and len(packed) < len(pickle.dumps(html_doc, protocol=5)) / 10
+    assert decode_value(packed) == html_doc
+    noise = random.Random(0).randbytes(4 * COMPRESS_MIN_BYTES)   # does not compress: stays a pickle
+    assert encode_value(noise) == pickle.dumps(noise, protocol=5) and decode_value(encode_value(noise)) == noise
 
 
 def test_group_encoded_groups_and_each_group_is_reiterable():
