@@ -13,7 +13,6 @@ assumptions of `curate plan` (pipeline/plan.py). Command: `python benchmarks/shu
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import pickle
 import sys
@@ -41,6 +40,7 @@ def html_documents(root: Path) -> list[Any]:
 
 
 def text_documents(corpus: Path) -> list[Any]:
+    from transforms.document import Document
     from transforms.read import SourceConfig, parse_record
 
     if not list(corpus.glob("*.jsonl.gz")):
@@ -51,7 +51,7 @@ def text_documents(corpus: Path) -> list[Any]:
         with gzip.open(path, "rb") as fh:
             for n, line in enumerate(fh, 1):
                 item = parse_record(line.rstrip(b"\n"), src, path.name, n)
-                if dataclasses.is_dataclass(item) and type(item).__name__ == "Document":
+                if isinstance(item, Document):  # not a dead letter
                     docs.append(item)
     return docs
 

@@ -33,22 +33,16 @@ import pyarrow as pa
 _PROTOCOL = 5
 COMPRESS_MIN_BYTES = 8192
 _ZSTD = b"Z"
-_CODEC: pa.Codec | None = None
-
-
-def _codec() -> pa.Codec:
-    global _CODEC  # built on first use: a Codec is not picklable, and each process needs its own
-    if _CODEC is None:
-        _CODEC = pa.Codec("zstd", compression_level=1)
-    return _CODEC
+_HEADER = len(_ZSTD) + 8          # the marker and the pickle's length
+_CODEC = pa.Codec("zstd", compression_level=1)
 
 
 def encode_value(value: Any) -> bytes:
     data = pickle.dumps(value, protocol=_PROTOCOL)
     if len(data) < COMPRESS_MIN_BYTES:
         return data
-    packed = _codec().compress(data, asbytes=True)
-    if len(packed) + 9 >= len(data):  # incompressible (token ids, already-compressed bytes): as it is
+    packed = _CODEC.compress(data, asbytes=True)
+    if len(packed) + _HEADER >= len(data):  # incompressible (token ids, already-compressed bytes): as it is
         return data
     return _ZSTD + len(data).to_bytes(8, "little") + packed
 
@@ -56,8 +50,8 @@ def encode_value(value: Any) -> bytes:
 def decode_value(data: bytes) -> Any:
     if data[:1] != _ZSTD:
         return pickle.loads(data)
-    size = int.from_bytes(data[1:9], "little")
-    return pickle.loads(_codec().decompress(memoryview(data)[9:], decompressed_size=size, asbytes=True))
+    size = int.from_bytes(data[1:_HEADER], "little")
+    return pickle.loads(_CODEC.decompress(memoryview(data)[_HEADER:], decompressed_size=size, asbytes=True))
 
 
 SMALL_GROUP = 16
