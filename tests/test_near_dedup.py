@@ -246,6 +246,26 @@ def test_audit_samples_clusters_with_exact_and_estimated_jaccard():
         assert_that(summary, equal_to([[(2, 1, True, False), (6, 3, True, True)]]))
 
 
+def test_audit_flattens_only_cluster_members():
+    # A multi-input Flatten is a materialized copy in the FnApiRunner: the audit must filter each output to
+    # cluster members first, or every kept document would be copied once more.
+    from apache_beam.pipeline import PipelineVisitor
+
+    p = beam.Pipeline()
+    _ = p | beam.Create([Document(id="s/a", source="s", text="a b c")]) | "NearDedup" >> DeduplicateNearDuplicates(
+        NearDedupConfig(max_rounds=1, audit_clusters=2))
+    flattens = []
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(node.transform, beam.Flatten) and node.full_label.count("/") == 2 \
+                    and node.full_label.startswith("NearDedup/Audit/"):
+                flattens.append(sorted(pc.producer.full_label for pc in node.inputs))
+
+    p.visit(Visitor())
+    assert flattens == [["NearDedup/Audit/DroppedInClusters", "NearDedup/Audit/KeptInClusters"]]
+
+
 def test_documents_without_words_are_not_near_duplicates_of_each_other():
     docs = [Document(id="s/a", source="s", text="!!! ???"), Document(id="s/b", source="s", text="*** ---")]
     with fn_api_test_pipeline() as p:

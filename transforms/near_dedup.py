@@ -570,7 +570,9 @@ def _sorted_audit(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class _AuditClusters(beam.PTransform):
     """(kept, rejected) -> one list of audit records for `audit_clusters` clusters chosen by a seeded hash.
-    Bounded whatever the corpus: a global Top of cluster ids, then a Top per sampled cluster."""
+    Bounded whatever the corpus: a global Top of cluster ids, then a Top per sampled cluster. Each output
+    is filtered to cluster members before the Flatten: a multi-input Flatten is a materialized copy in
+    the FnApiRunner, so flattening first would copy every kept document once more."""
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
@@ -578,7 +580,12 @@ class _AuditClusters(beam.PTransform):
 
     def expand(self, outputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         cfg = self._cfg
-        members = outputs | "AllOutputs" >> beam.Flatten() | "InClusters" >> beam.Filter(_in_cluster)
+        kept, dropped = outputs
+        members = (
+            (kept | "KeptInClusters" >> beam.Filter(_in_cluster),
+             dropped | "DroppedInClusters" >> beam.Filter(_in_cluster))
+            | "ClusterMembers" >> beam.Flatten()
+        )
         sampled = (
             members
             | "ClusterIds" >> beam.Map(_cluster_of)
