@@ -323,6 +323,7 @@ def main() -> None:
     config.write_text(text)
     texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
     from pipeline.config import load_config
+    from transforms.runtime import tune_gc
 
     n_files = len(input_files(load_config(config)))
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
@@ -338,6 +339,7 @@ def main() -> None:
         r: dict[str, Any] = {"one": one}
         if not args.no_bare:
             pin()
+            tune_gc()  # the bare loops run under the pipeline's collector settings (transforms/runtime.py)
             r["bare"] = bare_times(corpus, config, work / f"out-1w-{k}")
             pin(None)
             seconds = one["timings"]["seconds"]

@@ -37,6 +37,7 @@ from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.parquet_out import part_path
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
 from transforms.read import SourceConfig, is_compressed
+from transforms.runtime import tune_gc
 from transforms.safety import load_blocklists
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     redoes every stage; `progress` shows each Beam job's live per-stage counts on stderr
     (pipeline/progress.py)."""
     check_inputs(cfg)
+    tune_gc()   # the in_memory runner executes the stages in this process (transforms/runtime.py)
     output = output if "://" in output else os.path.abspath(output)
     resume = Resume(output, force)
     seconds: dict[str, float] = {}

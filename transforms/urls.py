@@ -24,6 +24,7 @@ from apache_beam import pvalue
 from transforms.counters import StageCounters
 from transforms.document import Document
 from transforms.exact_dedup import doc_order, mark_duplicate, others
+from transforms.runtime import tune_gc
 from transforms.shuffle import GroupEncoded
 
 STAGE = "urls"
@@ -90,6 +91,7 @@ class _BlocklistFn(beam.DoFn):
     def setup(self) -> None:
         from apache_beam.io.filesystems import FileSystems
 
+        tune_gc()
         self._lists = []
         for path in self._cfg.blocklists:
             with FileSystems.open(path) as fh:
