@@ -45,6 +45,7 @@ bench: setup
 	$(PY) benchmarks/efficiency.py --mp-baseline
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/shuffle_compression.py
+	$(PY) benchmarks/gc_passes.py
 
 lint: setup
 	$(VENV)/bin/ruff check pipeline transforms tokenizer tests scripts benchmarks

@@ -7,7 +7,8 @@
 3. Replays each stage bare, in this process on the same core: the stage's own pure functions and
    library calls in a plain loop over the documents that entered that stage in the run (recovered from
    the run's outputs: kept rows and the rejected rows of that stage or a later one; the run keeps every
-   rejected text, `run.rejected_text_fraction: 1.0`, so they can be replayed).
+   rejected text, `run.rejected_text_fraction: 1.0`, so they can be replayed), under the garbage
+   collector settings the pipeline's processes use (transforms/runtime.py).
 4. Stage efficiency = bare time / the stage's pipeline time; end-to-end efficiency = the sum of the bare
    times (launcher steps such as tokenizer training count as their own wall time) / the run's wall time.
 

@@ -6,8 +6,9 @@ A pipeline allocates container objects (tuples, lists, dicts: Beam's windowed va
 fields) for every element, and almost all of them are freed by reference counting, so most collector
 passes find nothing; and the local FnApiRunner holds the PCollections between stages in the same process,
 so each full pass walks millions of live objects. On the 100 MB benchmark corpus, one in_memory run spent
-6.1 s of its 157 s in 25,245 collector passes, and 0.7 s in 101 passes with this threshold (gc.callbacks;
-BENCHMARKS.md "Garbage collector"). Garbage that is not cyclic is still freed at once; cyclic garbage waits
+7.2 s of its 192 s in 25,250 collector passes, and 0.9 s in 432 passes with this threshold (most of them
+while modules were imported, before it applies; benchmarks/gc_passes.py, BENCHMARKS.md "Garbage
+collector"). Garbage that is not cyclic is still freed at once; cyclic garbage waits
 longer (a young pass every 20,000 allocations instead of 700), a bounded amount of memory.
 
 Called where a process starts pipeline work: `pipeline.run.run` in the launcher (the in_memory runner
