@@ -8,8 +8,8 @@ passes find nothing; and the local FnApiRunner holds the PCollections between st
 so each full pass walks millions of live objects. On the 100 MB benchmark corpus, one in_memory run spent
 7.2 s of its 192 s in 25,250 collector passes, and 0.9 s in 432 passes with this threshold (most of them
 while modules were imported, before it applies; benchmarks/gc_passes.py, BENCHMARKS.md "Garbage
-collector"). Garbage that is not cyclic is still freed at once; cyclic garbage waits
-longer (a young pass every 20,000 allocations instead of 700), a bounded amount of memory.
+collector"). Garbage that is not cyclic is still freed at once; cyclic garbage waits longer (a young pass
+every 20,000 allocations instead of 700), a bounded amount of memory.
 
 Called where a process starts pipeline work: `pipeline.run.run` in the launcher (the in_memory runner
 executes the stages there) and the `setup` of the DoFns that open each job's stages on a worker
