@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import tarfile
 import time
@@ -175,6 +176,19 @@ def replace_section(path: Path, section: str, block: str) -> None:
     else:
         text = (text.rstrip("\n") + "\n\n" if text.strip() else REPORT_TITLE) + block
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def git_sha() -> str:
+    """Short HEAD commit, "+changes" when tracked files differ from it, "unknown" outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True,  # read-only: no index refresh
+                               env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout.strip()
+        return out + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def machine() -> dict:

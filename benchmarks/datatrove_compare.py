@@ -513,18 +513,6 @@ def contention(res: dict) -> str:
             f"{shares['ours']:.0%}); absolute rates are low and the ratio is less certain.")
 
 
-def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=C.ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=C.ROOT,
-                               capture_output=True, text=True,  # read-only: no index refresh
-                               env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout.strip()
-        return out + ("+changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a {QUICK_MB} MB corpus (development)")
@@ -585,7 +573,7 @@ def main() -> int:
         "load_average_1m": {"before": load_before, "after": load_after},
         "versions": {"datatrove": package_versions(python, VERSION_PACKAGES),
                      "ours": package_versions(Path(sys.executable), ("apache-beam", "fasttext-numpy2", "numpy")),
-                     "git": git_sha()},
+                     "git": C.git_sha()},
         "datatrove": best["datatrove"], "ours": best["ours"],
     }
     res["contended_note"] = contention(res)

@@ -280,7 +280,7 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     propagate = [(v, label[v]) for v in nodes] + [(w, label[v]) for v in nodes for w in neighbours[v]]
 
     endpoints = [(v, ("node", None)) for edge in candidates for v in edge]
-    in_pairs = {v for edge in candidates for v in edge}
+    in_pairs = {v for v, _ in endpoints}
 
     def sig_side(only_candidates: bool = False):
         return [(k, ("sig", s)) for k, s in sigs.items() if not only_candidates or k in in_pairs]

@@ -327,6 +327,7 @@ def main() -> None:
     from transforms.runtime import tune_gc
 
     n_files = len(input_files(load_config(config)))
+    tune_gc()  # the bare loops run under the pipeline's collector settings (transforms/runtime.py)
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
     # Rounds, each: 1 worker (pinned) -> its bare replay (pinned) -> multi_processing with N workers -> (with
@@ -340,7 +341,6 @@ def main() -> None:
         r: dict[str, Any] = {"one": one}
         if not args.no_bare:
             pin()
-            tune_gc()  # the bare loops run under the pipeline's collector settings (transforms/runtime.py)
             r["bare"] = bare_times(corpus, config, work / f"out-1w-{k}")
             pin(None)
             seconds = one["timings"]["seconds"]

@@ -70,11 +70,6 @@ def run(setting: str, config: Path, out: Path) -> dict:
     return result
 
 
-def git_sha() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          cwd=C.ROOT).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
@@ -91,15 +86,14 @@ def main() -> None:
                   f"{r['wall']:.1f} s", flush=True)
     lines = [
         "## Garbage collector: passes and seconds of one `curate run` (issue 9)", "",
-        f"Produced by `python benchmarks/gc_passes.py --rounds {args.rounds}` at git {git_sha()}. "
+        f"Produced by `python benchmarks/gc_passes.py --rounds {args.rounds}` at git {C.git_sha()}. "
         f"Machine: {machine['machine']}, {machine['cpus']} cores, Python {machine['python']}. Corpus: the "
         "efficiency benchmark's (bench-out/efficiency/corpus, 100 MB). in_memory "
         "runner pinned to one core; `gc.callbacks` in the run's process. The walls are single runs minutes "
         "apart on a host whose speed drifts by tens of percent: read the collector's seconds.", "",
-        "| round | thresholds | passes (gen 0 / 1 / 2) | collector s | run wall s |", "|---|---|---|---|---|"]
-    for k, setting, r in rows:
-        lines.append(f"| {k} | {setting} {tuple(r['threshold'])} | {' / '.join(map(str, r['passes']))} "
-                     f"| {sum(r['seconds']):.2f} | {r['wall']:.1f} |")
+        *C.md_table(["round", "thresholds", "passes (gen 0 / 1 / 2)", "collector s", "run wall s"],
+                    [[k, f"{setting} {tuple(r['threshold'])}", " / ".join(map(str, r["passes"])),
+                      f"{sum(r['seconds']):.2f}", f"{r['wall']:.1f}"] for k, setting, r in rows])]
     begin, end = C.markers(SECTION)
     C.replace_section(Path(args.report), SECTION, "\n".join([begin, *lines, end]) + "\n")
 
