@@ -168,11 +168,23 @@ def _phase_details(output: str, phase: str, manifest: dict[str, Any], plan: dict
             "epochs_by_source": manifest.get("epochs_by_source", {})}
 
 
-def assemble_report(output: str) -> dict[str, Any]:
+def curation_stats(output: str, parts: int) -> tuple[Any, dict[str, str]]:
+    """The part of the report that curated/ and rejected/ alone determine: their counts as the funnel and
+    histograms accumulate them (`report_stats.collect`), and the histogram plots drawn from those counts
+    (`report_html.render_plots`). `curate run` computes it on a spare core while its tokenizer trains
+    (pipeline/sidework.py) and hands both back to `assemble_report` and `write_report`."""
+    from pipeline.report_html import histogram_calls, render_plots
+    from pipeline.report_stats import collect, histograms
+
+    acc = collect(output, parts)
+    return acc, render_plots(histogram_calls(histograms(acc)))
+
+
+def assemble_report(output: str, acc: Any = None) -> dict[str, Any]:
     """The whole report of a finished run, from its outputs alone (run_manifest.json's resolved config,
     counts/, curated/, rejected/, the tokenizer and quality sidecars, plan.json and the phase manifests):
     what `curate run` writes last and `curate report RUN_DIR` rebuilds. Deterministic: timings are in
-    report/timings.json, not here."""
+    report/timings.json, not here. `acc`: the counts of `curation_stats`, when the caller has them."""
     from pipeline.config import section_hash
     from pipeline.report_stats import run_stats
     from pipeline.tokenizer_step import tokenizer_report
@@ -208,7 +220,7 @@ def assemble_report(output: str) -> dict[str, Any]:
     plan = read_json(f"{output}/phases/plan.json")
     for name, manifest in manifests.items():
         report["phases"][name].update(_phase_details(output, name, manifest, plan))
-    report.update(run_stats(output, cfg["run"]["parts"], (report["tokenizer"] or {}).get("fertility") or {}))
+    report.update(run_stats(output, cfg["run"]["parts"], (report["tokenizer"] or {}).get("fertility") or {}, acc))
     report["config"] = cfg
     report["config_hash"] = section_hash(cfg)
     report["stage_config_hashes"] = run_manifest.get("stage_config_hashes", {})
@@ -216,11 +228,13 @@ def assemble_report(output: str) -> dict[str, Any]:
     return report
 
 
-def write_report(output: str, report: dict[str, Any], timings: dict[str, Any] | None = None) -> None:
-    """report.json (deterministic) and report.html (with the timings of report/timings.json, if any)."""
+def write_report(output: str, report: dict[str, Any], timings: dict[str, Any] | None = None,
+                 plots: dict[str, str] | None = None) -> None:
+    """report.json (deterministic) and report.html (with the timings of report/timings.json, if any).
+    `plots`: plots drawn already (`report_html.render_plots`)."""
     from pipeline.report_html import render_html
 
     if timings is None:
         timings = read_json(f"{output}/{TIMINGS_FILE}")
     write_atomic(f"{output}/report/report.json", (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
-    write_atomic(f"{output}/report/report.html", render_html(report, timings).encode())
+    write_atomic(f"{output}/report/report.html", render_html(report, timings, plots).encode())

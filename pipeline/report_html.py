@@ -4,15 +4,23 @@ no external resource), from the report dict of pipeline/report.py and the option
 Every plot is a `<figure class="plot" data-plot="<name>">` holding an inline `<svg>`, so a browser test can
 count them. The SVGs are deterministic (fixed hash salt, no date), so the page changes only with the
 numbers; the timings section, when timings are given, is the only part that differs between reruns.
+
+Plots are the page's cost (matplotlib: about 3 s of the 100 MB benchmark run's report), and each is a pure
+function of a few report fields, so they can be drawn apart from the page: `plot_calls` lists the plots a
+page needs, `render_plots` draws some of them (on another core, pipeline/sidework.py), and `render_html`
+takes what was drawn (`plots`, keyed by `plot_key`) and draws the rest itself. The page is the same either
+way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import matplotlib
@@ -40,6 +48,39 @@ div.clip{max-height:7.5em;overflow:auto}
 SECTIONS = (("summary", "Summary"), ("funnel", "Funnel"), ("drops", "Drops"), ("histograms", "Histograms"),
             ("dedup", "Near-duplicates"), ("phases", "Phases"), ("tokenizer", "Tokenizer"),
             ("timings", "Timings"), ("config", "Config"))
+
+
+PlotCall = tuple[Callable[..., str], tuple[Any, ...]]
+# None: draw every plot; a list: record the calls instead of drawing; a mapping: plots drawn already
+_PLOTS: ContextVar[list[PlotCall] | Mapping[str, str] | None] = ContextVar("plots", default=None)
+
+
+def plot_key(fn: Callable[..., str], args: tuple[Any, ...]) -> str:
+    """Names a plot by its function and arguments (JSON-like report fields)."""
+    digest = hashlib.sha256(json.dumps(args, sort_keys=True, default=repr).encode()).hexdigest()
+    return f"{fn.__name__}:{digest}"
+
+
+def _plot(fn: Callable[..., str], *args: Any) -> str:
+    mode = _PLOTS.get()
+    if mode is None:
+        return fn(*args)
+    if isinstance(mode, list):
+        mode.append((fn, args))
+        return ""
+    drawn = mode.get(plot_key(fn, args))
+    return fn(*args) if drawn is None else drawn
+
+
+def render_plots(calls: Sequence[PlotCall]) -> dict[str, str]:
+    """Draws each plot call: {plot_key: html}."""
+    return {plot_key(fn, args): fn(*args) for fn, args in calls}
+
+
+def histogram_calls(hists: Mapping[str, Any]) -> list[PlotCall]:
+    """The plot calls of the histograms section: they need curated/ and rejected/ only
+    (`report_stats.histograms`)."""
+    return [(_histogram_plots, (hists,))]
 
 
 def _svg(fig: Figure, name: str, caption: str = "") -> str:
@@ -127,11 +168,15 @@ def _funnel_plots(funnel: Mapping[str, Any]) -> str:
     return out
 
 
-def _drops_plot(report: Mapping[str, Any], order: Sequence[str]) -> str:
+def _drop_totals(report: Mapping[str, Any]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for per in report["sources"].values():
         for reason, n in per["dropped"].items():
             totals[reason] = totals.get(reason, 0) + n
+    return totals
+
+
+def _drops_plot(totals: Mapping[str, int], order: Sequence[str]) -> str:
     if not totals:
         return "<p>Nothing was dropped.</p>"
     rank = {s: i for i, s in enumerate(order)}
@@ -330,7 +375,7 @@ def _dedup_section(report: Mapping[str, Any]) -> str:
     nd = report.get("near_dedup")
     if not nd:
         return "<p>Near-duplicate removal is off.</p>"
-    out = _dedup_plots(nd)
+    out = _plot(_dedup_plots, nd)
     probs = [[j, p] for j, p in nd["candidate_probability"].items()]
     out += _table(["Jaccard", "P(candidate)"], probs)
     audit = nd.get("audit") or []
@@ -345,7 +390,7 @@ def _dedup_section(report: Mapping[str, Any]) -> str:
 def _phases_section(report: Mapping[str, Any]) -> str:
     out = ""
     for name, phase in report["phases"].items():
-        out += f"<h3>{html.escape(name)}</h3>" + _phase_plot(name, phase)
+        out += f"<h3>{html.escape(name)}</h3>" + _plot(_phase_plot, name, phase)
         rows = [[b, v["target"], v["realized"], v["available"], v["epochs"], v["max_epochs"]]
                 for b, v in (phase.get("buckets") or {}).items()]
         out += _table(["bucket", "target tokens", "realized", "available", "epochs", "max epochs"], rows)
@@ -357,7 +402,7 @@ def _phases_section(report: Mapping[str, Any]) -> str:
 def _tokenizer_section(report: Mapping[str, Any]) -> str:
     tok = report.get("tokenizer") or {}
     fertility = tok.get("fertility") or {}
-    out = _fertility_plot(fertility)
+    out = _plot(_fertility_plot, fertility)
     rows = [[f"{kind} {name}", v.get("docs"), v.get("tokens_per_char"), v.get("tokens_per_word")]
             for kind, key in (("lang", "by_lang"), ("source", "by_source"))
             for name, v in sorted((fertility.get(key) or {}).items())]
@@ -374,18 +419,39 @@ def _tokenizer_section(report: Mapping[str, Any]) -> str:
     return out
 
 
-def render_html(report: Mapping[str, Any], timings: Mapping[str, Any] | None = None) -> str:
+def plot_calls(report: Mapping[str, Any], timings: Mapping[str, Any] | None = None) -> list[PlotCall]:
+    """The plots `render_html(report, timings)` draws, as calls for `render_plots` (nothing is drawn)."""
+    calls: list[PlotCall] = []
+    token = _PLOTS.set(calls)
+    try:
+        _page(report, timings)
+    finally:
+        _PLOTS.reset(token)
+    return calls
+
+
+def render_html(report: Mapping[str, Any], timings: Mapping[str, Any] | None = None,
+                plots: Mapping[str, str] | None = None) -> str:
+    """The page. `plots`: plots drawn already (`render_plots`); the others are drawn here."""
+    token = _PLOTS.set(plots or None)
+    try:
+        return _page(report, timings)
+    finally:
+        _PLOTS.reset(token)
+
+
+def _page(report: Mapping[str, Any], timings: Mapping[str, Any] | None) -> str:
     order = [s.removeprefix("after ") for s in (report.get("funnel") or {}).get("steps", [])[1:]]
     parts = {
         "summary": _summary(report),
-        "funnel": (_funnel_plots(report["funnel"]) + _funnel_table(report["funnel"])) if report.get("funnel")
+        "funnel": (_plot(_funnel_plots, report["funnel"]) + _funnel_table(report["funnel"])) if report.get("funnel")
         else "<p>No funnel in this report.</p>",
-        "drops": _drops_plot(report, order) + _drops_tables(report, order),
-        "histograms": _histogram_plots(report.get("histograms") or {}) or "<p>No measurements.</p>",
+        "drops": _plot(_drops_plot, _drop_totals(report), order) + _drops_tables(report, order),
+        "histograms": _plot(_histogram_plots, report.get("histograms") or {}) or "<p>No measurements.</p>",
         "dedup": _dedup_section(report),
         "phases": _phases_section(report),
         "tokenizer": _tokenizer_section(report),
-        "timings": (_timings_plot(timings) if timings else "<p>No timings recorded (report/timings.json).</p>"),
+        "timings": (_plot(_timings_plot, timings) if timings else "<p>No timings recorded (report/timings.json).</p>"),
         "config": ("<p>Config hash " + html.escape(str(report.get("config_hash", ""))) + "; per-stage hashes: "
                    + html.escape(json.dumps(report.get("stage_config_hashes", {}), sort_keys=True)) + "</p><pre>"
                    + html.escape(json.dumps(report.get("config", {}), indent=1, sort_keys=True)) + "</pre>"),

@@ -217,9 +217,10 @@ def histograms(acc: _Accumulator) -> dict[str, Any]:
     return out
 
 
-def run_stats(output: str, parts: int, fertility: Mapping[str, Any]) -> dict[str, Any]:
-    """The funnel and histograms of the run in `output`."""
-    acc = collect(output, parts)
+def run_stats(output: str, parts: int, fertility: Mapping[str, Any], acc: _Accumulator | None = None) -> dict[str, Any]:
+    """The funnel and histograms of the run in `output`. `acc`: its `collect(output, parts)`, when the
+    caller has it already."""
+    acc = collect(output, parts) if acc is None else acc
     by_lang = {lang: v["tokens_per_char"] for lang, v in (fertility.get("by_lang") or {}).items()
                if v.get("tokens_per_char")}
     default = (fertility.get("all") or {}).get("tokens_per_char") or 0.3

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -25,10 +25,12 @@ from pipeline.report import (
     ReconciliationError,
     assemble_report,
     build_report,
+    curation_stats,
     read_json,
     write_report,
 )
 from pipeline.resume import Resume, Stage, code_versions, fingerprint_files, stage_key
+from pipeline.sidework import SideWork
 from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer
 from pipeline.train_quality import TrainQualityError, train_quality
 from tokenizer.wrapper import Tokenizer
@@ -39,6 +41,9 @@ from transforms.quality import QualityConfig, QualityModelError, check_model, si
 from transforms.read import SourceConfig, is_compressed
 from transforms.runtime import tune_gc
 from transforms.safety import load_blocklists
+
+if TYPE_CHECKING:
+    from pipeline.report_html import PlotCall
 
 log = logging.getLogger(__name__)
 
@@ -294,54 +299,72 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     if curation_done:
         resume.complete(curation)
 
-    start = time.perf_counter()
-    parts = curated_parts(output, cfg.run.parts)
-    tok_stage = tokenizer_stage(cfg, curation)
-    if resume.is_complete(tok_stage):
-        tokenizer = Tokenizer.from_file(f"{output}/{MODEL_FILE}")
-    else:
-        resume.start(tok_stage)
-        tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources],
-                                         reuse=not force)
-        tokenizer = tokenizer_step.tokenizer
-        resume.complete(tok_stage)
-    seconds["tokenizer"] = time.perf_counter() - start
+    # the report's counts of curated/ and rejected/ and its histograms, on a spare core while the tokenizer
+    # trains (pipeline/sidework.py); without one, the same work is done when the report is written
+    from pipeline.report_html import plot_calls, plot_key  # matplotlib: imported when a run gets this far
 
-    start = time.perf_counter()
-    stages = phase_stages(cfg, tok_stage)
-    stale = tuple(ph for ph, st in zip(cfg.phases, stages, strict=True) if not resume.is_complete(st))
-    if stale:
-        for ph, st in zip(cfg.phases, stages, strict=True):
-            if ph in stale:
-                resume.start(st)
-        remove_phase_manifests(output, stale)  # a manifest's presence must keep meaning "complete"
-        ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs consumed
-        with Progress("mixing", progress) as shown, make_pipeline(beam_args) as p:
-            shown.attach(p)
-            build_mixing(p, cfg, output, tokenizer, parts, ledger, write=[ph.name for ph in stale])
-        beam_steps.update(step_times(p.result, "mixing"))
-        written = write_phase_manifests(output, stale, cfg.mix, tokenizer)
-        for ph, st in zip(cfg.phases, stages, strict=True):
-            if ph in stale:
-                resume.complete(st, _phase_outputs(ph.name, written[ph.name]))
-    manifests = {ph.name: read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
-    seconds["mixing"] = time.perf_counter() - start
+    with SideWork() as side:
+        early = side.submit(curation_stats, output, cfg.run.parts)
+        start = time.perf_counter()
+        parts = curated_parts(output, cfg.run.parts)
+        tok_stage = tokenizer_stage(cfg, curation)
+        if resume.is_complete(tok_stage):
+            tokenizer = Tokenizer.from_file(f"{output}/{MODEL_FILE}")
+        else:
+            resume.start(tok_stage)
+            tokenizer_step = build_tokenizer(cfg.tokenizer, output, parts, sources=[s.name for s in cfg.sources],
+                                             reuse=not force)
+            tokenizer = tokenizer_step.tokenizer
+            resume.complete(tok_stage)
+        seconds["tokenizer"] = time.perf_counter() - start
 
-    figures = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
-    write_atomic(f"{output}/run_manifest.json",
-                 (json.dumps(run_manifest(cfg, figures, tokenizer.sha256), indent=1, sort_keys=True) + "\n").encode())
-    start = time.perf_counter()
-    report = assemble_report(output)   # from the outputs alone, as `curate report` rebuilds it
-    timings = {"seconds": {k: round(v, 3) for k, v in seconds.items()}, "beam_steps": beam_steps,
-               "skipped": list(resume.skipped)}
-    write_atomic(f"{output}/{TIMINGS_FILE}", (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
-    write_report(output, report, timings)   # the page shows the steps before the report
-    seconds["report"] = time.perf_counter() - start   # assembling and rendering the report
-    timings["seconds"]["report"] = round(seconds["report"], 3)
-    write_atomic(f"{output}/{TIMINGS_FILE}", (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
-    if not report["reconciled"]:
-        raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
-    return RunResult(output, report, manifests, seconds, tuple(resume.skipped), tuple(resume.done))
+        start = time.perf_counter()
+        stages = phase_stages(cfg, tok_stage)
+        stale = tuple(ph for ph, st in zip(cfg.phases, stages, strict=True) if not resume.is_complete(st))
+        if stale:
+            for ph, st in zip(cfg.phases, stages, strict=True):
+                if ph in stale:
+                    resume.start(st)
+            remove_phase_manifests(output, stale)  # a manifest's presence must keep meaning "complete"
+            ledger = load_ledger(cfg.mix.previous, cfg.phases, tokenizer.sha256)  # what earlier runs consumed
+            with Progress("mixing", progress) as shown, make_pipeline(beam_args) as p:
+                shown.attach(p)
+                build_mixing(p, cfg, output, tokenizer, parts, ledger, write=[ph.name for ph in stale])
+            beam_steps.update(step_times(p.result, "mixing"))
+            written = write_phase_manifests(output, stale, cfg.mix, tokenizer)
+            for ph, st in zip(cfg.phases, stages, strict=True):
+                if ph in stale:
+                    resume.complete(st, _phase_outputs(ph.name, written[ph.name]))
+        manifests = {ph.name: read_json(f"{output}/phases/{ph.name}/manifest.json") for ph in cfg.phases}
+        seconds["mixing"] = time.perf_counter() - start
+
+        figures = build_report(output, cfg.run.mode, manifests, cfg.run.parts)
+        manifest = run_manifest(cfg, figures, tokenizer.sha256)
+        write_atomic(f"{output}/run_manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        start = time.perf_counter()
+        acc, plots = side.result(early, curation_stats, output, cfg.run.parts)
+        report = assemble_report(output, acc)   # from the outputs alone, as `curate report` rebuilds it
+        timings = {"seconds": {k: round(v, 3) for k, v in seconds.items()}, "beam_steps": beam_steps,
+                   "skipped": list(resume.skipped)}
+        write_atomic(f"{output}/{TIMINGS_FILE}", (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
+        plots.update(_draw_plots(side, [c for c in plot_calls(report, timings) if plot_key(*c) not in plots]))
+        write_report(output, report, timings, plots)   # the page shows the steps before the report
+        seconds["report"] = time.perf_counter() - start   # assembling and rendering the report
+        timings["seconds"]["report"] = round(seconds["report"], 3)
+        write_atomic(f"{output}/{TIMINGS_FILE}", (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
+        if not report["reconciled"]:
+            raise ReconciliationError("counts do not reconcile: " + "; ".join(report["problems"]))
+        return RunResult(output, report, manifests, seconds, tuple(resume.skipped), tuple(resume.done))
+
+
+def _draw_plots(side: SideWork, calls: list[PlotCall]) -> dict[str, str]:
+    """Draws the plots, half of them in the helper process when there is one."""
+    from pipeline.report_html import render_plots
+
+    half = (len(calls) + 1) // 2 if side.enabled else 0
+    future = side.submit(render_plots, calls[:half])
+    here = render_plots(calls[half:])
+    return {**side.result(future, render_plots, calls[:half]), **here}
 
 
 EXECUTION_TIME = "metric:ptransform_execution_time:total_msecs:v1"

@@ -1,0 +1,72 @@
+"""Launcher work beside the launcher's own, on a core the launcher would leave idle.
+
+After the curation job, a run's launcher works alone for seconds at a time: it trains the tokenizer
+(SentencePiece, mostly one thread) and, after the mixing job, assembles and draws the report. On a machine
+where this process may use more than one core (`os.sched_getaffinity`), `SideWork` runs parts of that work
+in one helper process meanwhile: the report's counts of curated/ and rejected/ and their histogram plots
+while the tokenizer trains, then the remaining plots. With one core there is no helper: `submit` returns
+None and the caller does the work inline, as before. The results are the same either way (pure functions
+of the run's outputs), so a report does not depend on the cores a run had.
+
+The helper is a `spawn`ed process (never a fork of a launcher that has run gRPC threads), started at the
+first `submit`: its imports (Beam's filesystems, pyarrow, matplotlib) happen beside the tokenizer too. A
+helper that fails or dies costs only time: `result` redoes the work inline, so a real error surfaces there.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class SideWork:
+    """A context manager; `enabled` (default: more than one core) decides whether a helper process runs."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = cores() > 1 if enabled is None else enabled
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> SideWork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
+        """Starts fn(*args) in the helper; None without one. `fn` and `args` must pickle."""
+        if not self.enabled:
+            return None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(fn, *args)
+
+    @staticmethod
+    def result(future: Future[T] | None, fn: Callable[..., T], *args: Any) -> T:
+        """The future's result, or fn(*args) done here when there is no future or the helper failed."""
+        if future is not None:
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - redone inline below, where a real error raises
+                log.warning("side work %s failed in the helper process (%s: %s); doing it here",
+                            getattr(fn, "__name__", fn), type(exc).__name__, exc)
+        return fn(*args)
