@@ -342,7 +342,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
         manifest = run_manifest(cfg, figures, tokenizer.sha256)
         write_atomic(f"{output}/run_manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         start = time.perf_counter()
-        acc, plots = side.result(early, curation_stats, output, cfg.run.parts)
+        acc, plots = early.get()
         report = assemble_report(output, acc)   # from the outputs alone, as `curate report` rebuilds it
         timings = {"seconds": {k: round(v, 3) for k, v in seconds.items()}, "beam_steps": beam_steps,
                    "skipped": list(resume.skipped)}
@@ -361,10 +361,10 @@ def _draw_plots(side: SideWork, calls: list[PlotCall]) -> dict[str, str]:
     """Draws the plots, half of them in the helper process when there is one."""
     from pipeline.report_html import render_plots
 
-    half = (len(calls) + 1) // 2 if side.enabled else 0
-    future = side.submit(render_plots, calls[:half])
+    half = (len(calls) + 1) // 2
+    there = side.submit(render_plots, calls[:half])
     here = render_plots(calls[half:])
-    return {**side.result(future, render_plots, calls[:half]), **here}
+    return {**there.get(), **here}
 
 
 EXECUTION_TIME = "metric:ptransform_execution_time:total_msecs:v1"

@@ -4,13 +4,13 @@ After the curation job, a run's launcher works alone for seconds at a time: it t
 (SentencePiece, mostly one thread) and, after the mixing job, assembles and draws the report. On a machine
 where this process may use more than one core (`os.sched_getaffinity`), `SideWork` runs parts of that work
 in one helper process meanwhile: the report's counts of curated/ and rejected/ and their histogram plots
-while the tokenizer trains, then the remaining plots. With one core there is no helper: `submit` returns
-None and the caller does the work inline, as before. The results are the same either way (pure functions
+while the tokenizer trains, then the remaining plots. With one core there is no helper: the work runs
+in the launcher when its result is asked for, as before. The results are the same either way (pure functions
 of the run's outputs), so a report does not depend on the cores a run had.
 
 The helper is a `spawn`ed process (never a fork of a launcher that has run gRPC threads), started at the
 first `submit`: its imports (Beam's filesystems, pyarrow, matplotlib) happen beside the tokenizer too. A
-helper that fails or dies costs only time: `result` redoes the work inline, so a real error surfaces there.
+helper that fails or dies costs only time: `Deferred.get` redoes the work inline, so a real error surfaces there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,21 +52,30 @@ class SideWork:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T] | None:
-        """Starts fn(*args) in the helper; None without one. `fn` and `args` must pickle."""
-        if not self.enabled:
-            return None
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(fn, *args)
+    def submit(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
+        """fn(*args), started in the helper when there is one (`fn` and `args` must pickle), else run by
+        `Deferred.get`."""
+        future = None
+        if self.enabled:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            future = self._pool.submit(fn, *args)
+        return Deferred(future, fn, args)
 
-    @staticmethod
-    def result(future: Future[T] | None, fn: Callable[..., T], *args: Any) -> T:
-        """The future's result, or fn(*args) done here when there is no future or the helper failed."""
-        if future is not None:
+
+class Deferred(Generic[T]):
+    """The result of a `SideWork.submit`."""
+
+    def __init__(self, future: Future[T] | None, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+        self.future = future   # None: no helper, the work runs in `get`
+        self._fn, self._args = fn, args
+
+    def get(self) -> T:
+        """The helper's result, or fn(*args) done here when there is no helper or it failed."""
+        if self.future is not None:
             try:
-                return future.result()
+                return self.future.result()
             except Exception as exc:  # noqa: BLE001 - redone inline below, where a real error raises
                 log.warning("side work %s failed in the helper process (%s: %s); doing it here",
-                            getattr(fn, "__name__", fn), type(exc).__name__, exc)
-        return fn(*args)
+                            getattr(self._fn, "__name__", self._fn), type(exc).__name__, exc)
+        return self._fn(*self._args)

@@ -63,10 +63,9 @@ def _fails_in_a_helper(parent: int) -> str:
 
 def test_side_work_runs_in_a_helper_process_and_redoes_failed_work_inline(caplog):
     with SideWork(enabled=True) as side:
-        future = side.submit(_where, 0)
-        assert future is not None and side.result(future, _where, 0) != os.getpid()
-        failed = side.submit(_fails_in_a_helper, os.getpid())
-        assert side.result(failed, _fails_in_a_helper, os.getpid()) == "done here"
+        job = side.submit(_where, 0)
+        assert job.future is not None and job.get() != os.getpid()
+        assert side.submit(_fails_in_a_helper, os.getpid()).get() == "done here"
     assert "side work _fails_in_a_helper failed in the helper process (RuntimeError: helper broke)" in caplog.text
 
 
@@ -74,7 +73,8 @@ def test_one_core_means_no_helper(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {1})
     assert sidework.cores() == 1
     side = SideWork()
-    assert not side.enabled and side.submit(_where, 0) is None
-    assert side.result(None, _where, 0) == os.getpid()
+    job = side.submit(_where, 0)
+    assert not side.enabled and job.future is None
+    assert job.get() == os.getpid()
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
     assert SideWork().enabled
