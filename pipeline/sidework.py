@@ -10,7 +10,8 @@ of the run's outputs), so a report does not depend on the cores a run had.
 
 The helper is a `spawn`ed process (never a fork of a launcher that has run gRPC threads), started at the
 first `submit`: its imports (Beam's filesystems, pyarrow, matplotlib) happen beside the tokenizer too. A
-helper that fails or dies costs only time: `Deferred.get` redoes the work inline, so a real error surfaces there.
+helper that fails or dies costs only time: `Deferred.get` redoes the work inline, so a real error surfaces there,
+and once the helper has died every later `submit` runs its work inline too.
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ class SideWork:
         `Deferred.get`."""
         future = None
         if self.enabled:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            future = self._pool.submit(fn, *args)
+            try:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                future = self._pool.submit(fn, *args)
+            except Exception as exc:  # noqa: BLE001 - a helper that died (BrokenProcessPool) or cannot start
+                log.warning("side work: no helper process for %s (%s: %s); it runs here",
+                            getattr(fn, "__name__", fn), type(exc).__name__, exc)
+                self.enabled = False
         return Deferred(future, fn, args)
 
 

@@ -78,3 +78,20 @@ def test_one_core_means_no_helper(monkeypatch):
     assert job.get() == os.getpid()
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
     assert SideWork().enabled
+
+
+
+def _dies_in_a_helper(parent: int) -> str:
+    if os.getpid() != parent:
+        os._exit(3)   # the helper process dies; the pool is broken from here on
+    return "done here"
+
+
+def test_a_helper_that_dies_leaves_every_later_call_to_the_launcher(caplog):
+    with SideWork(enabled=True) as side:
+        assert side.submit(_dies_in_a_helper, os.getpid()).get() == "done here"
+        later = side.submit(_where, 0)
+        assert later.future is None and not side.enabled
+        assert later.get() == os.getpid()
+    assert "side work _dies_in_a_helper failed in the helper process (BrokenProcessPool" in caplog.text
+    assert "side work: no helper process for _where (BrokenProcessPool" in caplog.text
