@@ -39,7 +39,7 @@ from transforms.decontam import EvalSetError, load_eval_ngrams
 from transforms.parquet_out import part_path
 from transforms.quality import QualityConfig, QualityModelError, check_model, sidecar_path
 from transforms.read import SourceConfig, is_compressed
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 from transforms.safety import load_blocklists
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     redoes every stage; `progress` shows each Beam job's live per-stage counts on stderr
     (pipeline/progress.py)."""
     check_inputs(cfg)
-    tune_gc()   # the in_memory runner executes the stages in this process (transforms/runtime.py)
+    tune_process()   # the in_memory runner executes the stages in this process (transforms/runtime.py)
     output = output if "://" in output else os.path.abspath(output)
     resume = Resume(output, force)
     seconds: dict[str, float] = {}

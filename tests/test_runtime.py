@@ -1,4 +1,5 @@
-"""The collector settings of transforms/runtime.py hold in the launcher and in every Beam worker process."""
+"""The process settings of transforms/runtime.py: the collector thresholds hold in the launcher and in every
+Beam worker process, and only worker processes exit without the interpreter's teardown."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import gc
 import gzip
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from transforms import runtime
 from transforms.read import ReadConfig, ReadDocuments, SourceConfig
 from transforms.runtime import GC_THRESHOLD, tune_gc
 
@@ -27,8 +32,8 @@ def test_tune_gc_sets_the_thresholds_once():
         gc.set_threshold(*default)
 
 
-def _worker_settings(_doc) -> tuple[int, tuple[int, ...]]:
-    return os.getpid(), gc.get_threshold()
+def _worker_settings(_doc) -> tuple[int, tuple[int, ...], bool]:
+    return os.getpid(), gc.get_threshold(), runtime._FastExit.installed
 
 
 def test_every_multi_processing_worker_runs_with_the_thresholds(tmp_path):
@@ -45,6 +50,33 @@ def test_every_multi_processing_worker_runs_with_the_thresholds(tmp_path):
              | beam.Map(_worker_settings) | beam.Distinct()
              | beam.Map(json.dumps) | beam.io.WriteToText(str(out)))
     settings = [json.loads(line) for path in tmp_path.glob("settings*") for line in path.read_text().splitlines()]
-    pids = {pid for pid, _ in settings}
+    pids = {pid for pid, _, _ in settings}
     assert len(pids) == 2 and os.getpid() not in pids
-    assert {tuple(threshold) for _, threshold in settings} == {GC_THRESHOLD}
+    assert {tuple(threshold) for _, threshold, _ in settings} == {GC_THRESHOLD}
+    assert all(fast for _, _, fast in settings)          # each worker exits fast once its harness is done
+    assert not runtime.in_sdk_worker() and not runtime._FastExit.installed   # never the launcher
+
+
+_EXIT_SCRIPT = """
+import atexit, sys
+from transforms.runtime import install_fast_exit
+atexit.register(lambda: print("teardown ran", flush=True))   # registered first: runs after the fast exit
+install_fast_exit()
+print("work done", flush=True)
+if sys.argv[1] == "fail":
+    raise RuntimeError("harness failed")
+"""
+
+
+def _exit_of(mode: str) -> subprocess.CompletedProcess:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(_EXIT_SCRIPT), mode], capture_output=True,
+                          text=True, cwd=root, env={**os.environ, "PYTHONPATH": root})
+
+
+def test_fast_exit_skips_the_teardown_after_a_normal_end_and_keeps_a_failure_visible():
+    done = _exit_of("ok")
+    assert (done.returncode, done.stdout) == (0, "work done\n")           # flushed, then no teardown
+    failed = _exit_of("fail")
+    assert failed.returncode == 1 and "RuntimeError: harness failed" in failed.stderr
+    assert failed.stdout == "work done\nteardown ran\n"                    # the usual exit

@@ -43,7 +43,7 @@ from apache_beam.utils import shared
 
 from transforms.counters import StageCounters
 from transforms.document import Document
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 from transforms.scripts import detect_script, document_script, has_ascii_letter, has_cjk_or_hangul, line_script_class
 
 STAGE = "langid"
@@ -277,7 +277,7 @@ class _LangIdFn(beam.DoFn):
         self._model = None
 
     def setup(self) -> None:
-        tune_gc()
+        tune_process()
         path = self._cfg.model
         self._model = self._shared.acquire(lambda: _Model(path), tag=f"fasttext:{path}").model
 

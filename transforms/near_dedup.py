@@ -54,7 +54,7 @@ from transforms.counters import StageCounters
 from transforms.document import KEEP, Document
 from transforms.hashing import doc_key, hash64
 from transforms.joins import GroupTagged, many_values, small_values
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 from transforms.scripts import is_unspaced
 
 STAGE = "near_dedup"
@@ -365,7 +365,7 @@ class _SignatureFn(beam.DoFn):
         self._template = None
 
     def setup(self) -> None:
-        tune_gc()
+        tune_process()
         self._template = minhash_template(self._cfg)
 
     def process(self, doc: Document) -> Iterable[Any]:

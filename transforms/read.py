@@ -62,7 +62,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 from transforms.shuffle import GroupEncoded
 
 STAGE = "read"
@@ -573,7 +573,7 @@ class _ReadRangeFn(beam.DoFn):
         self._counters = StageCounters(STAGE)
 
     def setup(self) -> None:
-        tune_gc()  # the first stage of the curation job on every worker (transforms/runtime.py)
+        tune_process()  # the first stage of the curation job on every worker (transforms/runtime.py)
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
         src = self._sources[fr.source]

@@ -11,19 +11,87 @@ while modules were imported, before it applies; benchmarks/gc_passes.py, BENCHMA
 collector"). Garbage that is not cyclic is still freed at once; cyclic garbage waits longer (a young pass
 every 20,000 allocations instead of 700), a bounded amount of memory.
 
-Called where a process starts pipeline work: `pipeline.run.run` in the launcher (the in_memory runner
-executes the stages there) and the `setup` of the DoFns that open each job's stages on a worker
-(reading, URL filtering, language ID, MinHash signatures, tokenization), so it holds on every worker of
-every runner. Idempotent and cheap.
+`exit_fast_when_done`, in a Beam SDK worker process (`python -m apache_beam.runners.worker.sdk_worker_main`,
+what multi_processing, Dataflow and Flink's PROCESS/DOCKER environments start), ends the process with
+`os._exit(0)` once its harness has returned normally, instead of the interpreter's teardown (freeing
+every module and object one by one: the language-ID and quality models, Beam, pyarrow). The local
+FnApiRunner stops its workers one after the other at the end of each job and waits for each to exit; on
+the 100 MB benchmark, the curation job's end took 0.66 s after its last bundle and the mixing job's 0.38 s,
+against 0.07 and 0.04 s with the fast exit (multi_processing, 2 workers). Everything a worker produces has
+reached the runner before its harness returns, so nothing is lost; logging handlers and stdio are flushed
+first. A harness that ends with an exception (or is interrupted) exits the usual way, with its usual exit
+code. The launcher, and a LOOPBACK worker (which runs inside the launcher), is never affected.
+
+`tune_process` applies both. It is called where a process starts pipeline work: `pipeline.run.run` in the
+launcher (the in_memory runner executes the stages there) and the `setup` of the DoFns that open each
+job's stages on a worker (reading, URL filtering, language ID, MinHash signatures, tokenization), so it
+holds on every worker of every runner. Idempotent and cheap.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
+import logging
+import os
+import sys
+from types import TracebackType
 
 GC_THRESHOLD = (20_000, 10, 10)
+WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
+
+
+class _FastExit:
+    installed = False
+    failed = False
+
+
+def tune_process() -> None:
+    tune_gc()
+    exit_fast_when_done()
 
 
 def tune_gc() -> None:
     if gc.get_threshold() != GC_THRESHOLD:
         gc.set_threshold(*GC_THRESHOLD)
+
+
+def in_sdk_worker() -> bool:
+    """This process runs Beam's SDK worker harness as its main module."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == WORKER_MAIN
+
+
+def exit_fast_when_done() -> None:
+    """In an SDK worker process, `os._exit(0)` at exit after a normal end (see the module's docstring)."""
+    if not _FastExit.installed and in_sdk_worker():
+        install_fast_exit()
+
+
+def install_fast_exit() -> None:
+    """From now on this process skips the interpreter's teardown when it ends without an unhandled
+    exception: an `atexit` hook (run before the ones registered earlier) flushes logging and stdio and
+    calls `os._exit(0)`. An unhandled exception (seen by `sys.excepthook`) leaves the usual exit."""
+    if _FastExit.installed:
+        return
+    _FastExit.installed = True
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        _FastExit.failed = True
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_exit_now)
+
+
+def _exit_now() -> None:
+    if _FastExit.failed:
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)

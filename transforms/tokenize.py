@@ -22,7 +22,7 @@ import numpy as np
 
 from tokenizer.wrapper import Tokenizer
 from transforms.counters import StageCounters
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 
 STAGE = "tokenize"
 BATCH_CHARS = 1 << 18   # ~256k characters per encode call: the per-call cost is amortized well before that
@@ -53,7 +53,7 @@ class TokenizeBatchFn(beam.DoFn):
         self._counters = StageCounters(STAGE)
 
     def setup(self) -> None:
-        tune_gc()  # the mixing job's first stage on every worker (transforms/runtime.py)
+        tune_process()  # the mixing job's first stage on every worker (transforms/runtime.py)
         _ = self._tokenizer.sp  # load once per DoFn instance
 
     def process(self, rows: Sequence[Mapping[str, Any]]) -> Iterable[TokenizedDoc]:

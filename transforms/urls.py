@@ -24,7 +24,7 @@ from apache_beam import pvalue
 from transforms.counters import StageCounters
 from transforms.document import Document
 from transforms.exact_dedup import doc_order, mark_duplicate, others
-from transforms.runtime import tune_gc
+from transforms.runtime import tune_process
 from transforms.shuffle import GroupEncoded
 
 STAGE = "urls"
@@ -91,7 +91,7 @@ class _BlocklistFn(beam.DoFn):
     def setup(self) -> None:
         from apache_beam.io.filesystems import FileSystems
 
-        tune_gc()
+        tune_process()
         self._lists = []
         for path in self._cfg.blocklists:
             with FileSystems.open(path) as fh:
