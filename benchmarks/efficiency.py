@@ -3,12 +3,15 @@
 1. Builds the benchmark corpus (scripts/build_corpus.py, `--target-mb`, default 100).
 2. Runs `curate run` on it pinned to one core (in_memory, 1 worker) and reads Beam's measured execution
    time per top-level step (report/timings.json `beam_steps`: the FnApiRunner's state sampler attributes
-   time to the step that is executing, fused downstream steps excluded) and the run's wall time.
+   time to the step that is executing, fused downstream steps excluded) and the run's wall time. The run
+   uses the corpus's own config, as a user would run it (it keeps the text of a seeded 5% of rejected
+   documents, `run.rejected_text_fraction: 0.05`).
 3. Replays each stage bare, in this process on the same core: the stage's own pure functions and
    library calls in a plain loop over the documents that entered that stage in the run (recovered from
-   the run's outputs: kept rows and the rejected rows of that stage or a later one; the run keeps every
-   rejected text, `run.rejected_text_fraction: 1.0`, so they can be replayed), under the garbage
-   collector settings the pipeline's processes use (transforms/runtime.py).
+   the run's outputs: kept rows and the rejected rows of that stage or a later one; a rejected row
+   without its text gets the text that entered its stage back from the input, rebuilt untimed with the
+   stages' own functions, see `entering_text`), under the garbage collector settings the pipeline's
+   processes use (transforms/runtime.py).
 4. Stage efficiency = bare time / the stage's pipeline time; end-to-end efficiency = the sum of the bare
    times (launcher steps such as tokenizer training count as their own wall time) / the run's wall time.
 
@@ -100,6 +103,32 @@ def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) ->
 
 # ---------------------------------------------------------------- bare replay
 
+REBUILT_STAGES = ("exact_dedup", "langid", "rules", "safety", "near_dedup")
+
+
+def entering_text(raw: str, row: dict[str, Any], cfg: Any) -> str:
+    """The text a document had when it entered the stage that rejected it (`row`: its rejected row),
+    rebuilt from its raw input text with the stages' functions, as the pipeline passes it on: normalized
+    (exact dedup, language ID and the rules see that), rewritten by the rules (safety sees that; a
+    document the rules drop keeps its text as it came in), then PII-redacted (near-dedup sees that).
+    For records read as text (no HTML), whose extraction passes the text through."""
+    from transforms.normalize import normalize_text
+    from transforms.rules import evaluate
+    from transforms.safety import BlocklistMatcher, check_safety, load_blocklists
+
+    text = normalize_text(raw)
+    stage = row["stage"]
+    if stage in ("exact_dedup", "langid", "rules"):
+        return text
+    text = evaluate(text, row["lang"], cfg.rules.rule_sets_for(row["source"]), cfg.rules).text
+    if stage == "safety" or not cfg.safety.enabled:
+        return text
+    if not hasattr(entering_text, "matchers"):
+        entering_text.matchers = {n: BlocklistMatcher.of(t)
+                                  for n, t in load_blocklists(cfg.safety.word_blocklists).items()}
+    return check_safety(text, entering_text.matchers, cfg.safety).text
+
+
 def _timed(label: str, totals: dict[str, float], fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     result = fn()
@@ -160,10 +189,12 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     rejected = _rows(out, "rejected")
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
 
+    replayed: list[dict[str, Any]] = []   # the rejected rows, with the text that entered their stage
+
     def entering(stage: str) -> list[dict[str, Any]]:
         i = order[stage]
         return [r for r in curated if r["decision"] == "keep"] + [
-            r for r in rejected if order.get(r["stage"], len(order)) >= i and r["stage"] != "read"]
+            r for r in replayed if order.get(r["stage"], len(order)) >= i and r["stage"] != "read"]
 
     # read: every line of every input file
     raw_text: dict[str, str] = {}
@@ -178,6 +209,11 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
         for item in _timed("read", totals, parse):
             if hasattr(item, "text") and getattr(item, "raw", None) is None and hasattr(item, "lang_shares"):
                 raw_text[item.id] = item.text
+    # rejected rows whose text the run did not keep (rejected_text_fraction) get the text that entered their
+    # stage, for the stages' replays (the Parquet replay below writes the rows as the run wrote them)
+    replayed.extend({**r, "text": entering_text(raw_text[r["id"]], r, cfg)}
+                    if r["text"] is None and r["id"] in raw_text and r["stage"] in REBUILT_STAGES else r
+                    for r in rejected)
     # urls
     urls = [r["url"] for r in entering("urls") if r.get("url")]
     _timed("urls", totals, lambda: [normalize_url(u) for u in urls])
@@ -319,9 +355,7 @@ def main() -> None:
     work = Path(args.out).resolve()
     corpus = work / "corpus"
     C.build_bench_corpus(corpus, args.target_mb, args.shard_mb)
-    config = corpus / "bench.yaml"   # the corpus config, keeping every rejected text for the replay
-    text = (corpus / "config.yaml").read_text().replace("rejected_text_fraction: 0.05", "rejected_text_fraction: 1.0")
-    config.write_text(text)
+    config = corpus / "config.yaml"   # the corpus's own config (rejected texts sampled as by default)
     texts_mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl.gz")) / 1e6   # compressed size, for the record
     from pipeline.config import load_config
     from transforms.runtime import tune_gc
