@@ -20,7 +20,8 @@ the 100 MB benchmark, the curation job's end took 0.66 s after its last bundle a
 against 0.07 and 0.04 s with the fast exit (multi_processing, 2 workers). Everything a worker produces has
 reached the runner before its harness returns, so nothing is lost; logging handlers and stdio are flushed
 first. A harness that ends with an exception (or is interrupted) exits the usual way, with its usual exit
-code. The launcher, and a LOOPBACK worker (which runs inside the launcher), is never affected.
+code; a `SystemExit` with a non-zero code would leave with 0, but the harness's main never raises one.
+The launcher, and a LOOPBACK worker (which runs inside the launcher), is never affected.
 
 `tune_process` applies both. It is called where a process starts pipeline work: `pipeline.run.run` in the
 launcher (the in_memory runner executes the stages there) and the `setup` of the DoFns that open each
