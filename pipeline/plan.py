@@ -47,6 +47,7 @@ class Assumptions:
     bytes_per_token: float = 3.6        # kept text bytes per token (en ~4.2, zh ~2.9 with a 100k BPE vocabulary)
     parquet_ratio: float = 0.35         # zstd Parquet bytes per text byte
     band_key_bytes: int = 24            # per (band, document) in the LSH shuffle: band hash, doc key, framing
+    id_key_bytes: int = 200             # per record in the group by id: id, file range, position, location
     # bytes a whole-document shuffle carries per document byte (transforms/shuffle.py: zstd level 1);
     # measured by benchmarks/shuffle_compression.py (BENCHMARKS.md, "Shuffle encoding")
     shuffle_html_ratio: float = 0.21
@@ -89,6 +90,8 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
             seconds = pages / tp["extract_pages_per_s"] / eff
         else:
             seconds = bytes_in / 1e6 / rates[stage] / eff
+        if stage == "read":
+            seconds *= 2   # each file range is read twice: keys for the group by id, then the documents
         keep = survival.get(stage, 1.0)
         rows.append({"stage": stage, "bytes_in": bytes_in, "docs_in": docs_in, "survival": keep,
                      "core_hours": seconds / 3600})
@@ -111,14 +114,16 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     bands = cfg.near_dedup.bands or 17   # bands: null -> chosen from the threshold (0.7 -> 17 x 5)
     shuffle = nd["docs_in"] * bands * a.band_key_bytes if nd else 0
     docs_read = (input_bytes - html_bytes) / a.doc_bytes + pages
-    # stages that shuffle whole documents: read (group by id) and URL dedup still carry the raw HTML of WARC
-    # pages (extraction comes after them); exact dedup (group by content) and near-dedup's last join
-    # (cluster ids onto documents) carry text
+    # stages that shuffle whole documents: URL dedup still carries the raw HTML of WARC pages (extraction
+    # comes after it); exact dedup (group by content) and near-dedup's last join (cluster ids onto
+    # documents) carry text. The read stage's group by id carries keys (transforms/read.py: each range is
+    # read twice), not documents.
     by_stage = {r["stage"]: r["bytes_in"] for r in rows}
     # (compressed on the wire: raw HTML and text shrink by their measured ratios)
     first = html_bytes * a.shuffle_html_ratio + (input_bytes - html_bytes) * a.shuffle_text_ratio
     later_text = sum(by_stage.get(s, 0) for s in ("exact_dedup", "near_dedup"))
-    document_shuffle = first * (1 + survival["read"]) + later_text * a.shuffle_text_ratio
+    document_shuffle = first * survival["read"] + later_text * a.shuffle_text_ratio
+    id_shuffle = docs_read * a.id_key_bytes
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
     return {
@@ -127,7 +132,7 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
         "throughput": {"efficiency": eff, "source": tp.get("efficiency_source")},
         "stages": rows, "core_hours": core_hours,
         "wall_hours": core_hours / cores,
-        "minhash_shuffle_bytes": shuffle, "document_shuffle_bytes": document_shuffle,
+        "minhash_shuffle_bytes": shuffle, "id_shuffle_bytes": id_shuffle, "document_shuffle_bytes": document_shuffle,
         "kept_text_bytes": kept_bytes, "kept_docs": kept_docs,
         "tokens_available": tokens_available, "tokens_in_phases": tokens_wanted,
         "curated_bytes": kept_bytes * a.parquet_ratio + kept_docs * 200,
@@ -161,9 +166,10 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
         f"total: {p['core_hours']:,.0f} core-hours; wall {p['wall_hours']:,.1f} h on {p['workers']} workers x "
         f"{p['worker_cores']} cores",
         f"MinHash shuffle: {_si(p['minhash_shuffle_bytes'])} (documents at near-dedup x bands x "
-        f"{a['band_key_bytes']} B); whole-document shuffles (read by id and URL dedup with raw HTML, exact "
-        f"dedup, near-dedup's last join; zstd-compressed: HTML x {a['shuffle_html_ratio']}, text x "
-        f"{a['shuffle_text_ratio']}): {_si(p['document_shuffle_bytes'])}",
+        f"{a['band_key_bytes']} B); group by id: {_si(p['id_shuffle_bytes'])} of keys (records read x "
+        f"{a['id_key_bytes']} B); whole-document shuffles (URL dedup with raw HTML, exact dedup, near-dedup's "
+        f"last join; zstd-compressed: HTML x {a['shuffle_html_ratio']}, text x {a['shuffle_text_ratio']}): "
+        f"{_si(p['document_shuffle_bytes'])}",
         f"kept: {_si(p['kept_text_bytes'])} of text, {p['kept_docs']:,.0f} documents, "
         f"~{p['tokens_available'] / 1e9:,.0f}B tokens at {a['bytes_per_token']} bytes/token; the phases ask for "
         f"{p['tokens_in_phases'] / 1e9:,.0f}B"

@@ -31,12 +31,15 @@ def test_plan_is_arithmetic_on_its_inputs():
     rules_in = stages["rules"]["bytes_in"]
     assert stages["rules"]["core_hours"] == pytest.approx(rules_in / 1e6 / tp["bare_mb_per_s"]["rules"]
                                                           / tp["efficiency"] / 3600)
+    assert stages["read"]["core_hours"] == pytest.approx(2 * text / 1e6 / tp["bare_mb_per_s"]["read"]   # read twice
+                                                         / tp["efficiency"] / 3600)
     pages = 400e12 * 0.9 / a.page_bytes
     assert stages["extract"]["core_hours"] == pytest.approx(pages / tp["extract_pages_per_s"] / tp["efficiency"] / 3600)
     assert p["minhash_shuffle_bytes"] == pytest.approx(stages["near_dedup"]["docs_in"] * 17 * a.band_key_bytes)
-    first = 400e12 * 0.9 * a.shuffle_html_ratio + 400e12 * 0.1 * a.shuffle_text_ratio  # group by id: raw HTML
+    first = 400e12 * 0.9 * a.shuffle_html_ratio + 400e12 * 0.1 * a.shuffle_text_ratio  # URL dedup: raw HTML
     later = (stages["exact_dedup"]["bytes_in"] + stages["near_dedup"]["bytes_in"]) * a.shuffle_text_ratio
-    assert p["document_shuffle_bytes"] == pytest.approx(first * (1 + survival["read"]) + later)
+    assert p["document_shuffle_bytes"] == pytest.approx(first * survival["read"] + later)
+    assert p["id_shuffle_bytes"] == pytest.approx(stages["read"]["docs_in"] * a.id_key_bytes)   # keys, not documents
     assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
     assert p["tokens_in_phases"] == 1_600_000_000_000
     assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)

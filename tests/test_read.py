@@ -3,6 +3,7 @@ import json
 
 import apache_beam as beam
 import pytest
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.beam_testing import fn_api_test_pipeline
@@ -13,9 +14,13 @@ from transforms.read import (
     ReadDocuments,
     SourceConfig,
     TruncatedFile,
+    _ScanRangeFn,
+    file_range,
     glob_root,
+    id_decisions,
     iter_range_lines,
     parse_record,
+    range_key,
     split_file,
 )
 
@@ -383,3 +388,38 @@ def test_a_non_content_warc_record_without_content_length_breaks_the_file_after_
     files = {"r.warc": _warc([_warc_record(b"response", b"<urn:ok>", _HTML), request,
                               _warc_record(b"response", b"<urn:after>", _HTML)])}
     assert _warc_outcomes(tmp_path, files) == [("cc/urn:ok", "r.warc#urn:ok", "doc"), ("break", "r.warc", 1)]
+
+
+def test_ids_are_made_unique_on_keys_and_a_second_read(tmp_path):
+    """The first read of a range sends ids and places to the group by id, never a Document (nor its text);
+    the second read emits the documents and the duplicates, the first the dead letters and the counts,
+    each once."""
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "first"}\n{"id": "x", "text": "second"}\n'
+                                      'not json\n{"id": "y", "text": "unique"}\n')
+    (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "other file"}\n')
+    src = SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl"),), id_field="id")
+    scan = _ScanRangeFn((src,), ReadConfig())
+    fr = FileRange("web", str(tmp_path / "a.jsonl"), "a.jsonl", 0, -1)
+    main = [o for o in scan.process(fr) if not isinstance(o, TaggedOutput)]
+    assert main == [("web/x", (range_key(fr), 0, "a.jsonl:1")), ("web/x", (range_key(fr), 1, "a.jsonl:2")),
+                    ("web/y", (range_key(fr), 3, "a.jsonl:4"))]
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig())
+        assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location)), equal_to([
+            ("web/x", "first", "a.jsonl:1"), ("web/y", "unique", "a.jsonl:4")]), label="docs")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason, r.location, r.detail)),
+                    equal_to([("web/x", "duplicate_id", "a.jsonl:2", "a.jsonl:1"),
+                              ("web/a.jsonl:3", "invalid_json", "a.jsonl:3", None),
+                              ("web/x", "duplicate_id", "b.jsonl:1", "a.jsonl:1")]), label="rejected")
+        assert_that(out[ReadDocuments.COUNTS], equal_to([("web\ta.jsonl", 4), ("web\tb.jsonl", 1)]), label="counts")
+
+
+def test_id_decisions_keep_the_first_occurrence_by_file_line_then_position():
+    a = range_key(FileRange("s", "/d/a.warc", "a.warc", 0, -1))
+    b, c = range_key(FileRange("s", "/d/b", "b", 0, 100)), range_key(FileRange("s", "/d/c", "c", 0, -1))
+    assert file_range(a) == FileRange("s", "/d/a.warc", "a.warc", 0, -1)
+    seen = [(c, 1, "c:1"), (b, 0, "b:10"), (b, 3, "b:9")]                 # file first, then line numerically
+    assert sorted(id_decisions(seen)) == [(b, (0, "b:9")), (b, (3, None)), (c, (1, "b:9"))]
+    one_file = [(a, 7, "a.warc#urn:x"), (a, 2, "a.warc#urn:x")]   # a WARC-Record-ID used twice in one file
+    assert sorted(id_decisions(one_file)) == [(a, (2, None)), (a, (7, "a.warc#urn:x"))]
+    assert list(id_decisions([])) == []

@@ -9,13 +9,17 @@ are not records. A UTF-8 byte-order mark at the start of a file is not part of i
 Work distribution: files are listed at run time (so globs on gs:// or s3:// resolve on the workers),
 uncompressed files are split into byte ranges of `read.split_bytes` (a line belongs to the range holding
 its first byte), compressed files are one range each (gzip is not splittable). Ranges are Reshuffled
-before reading and documents are grouped by id after, so one big file does not pin one worker.
+before reading. Each range is read twice: the first read sends only each document's id and place (range,
+position, location) through the group by id, the second turns the range's decisions into documents and
+`duplicate_id` dead letters. So no document crosses a shuffle to make ids unique (a whole-document group
+by id moved every input document once more: 98 MB of the 100 MB benchmark corpus), for a second
+decompression and parse of the input.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
 split. Ids are unique: documents that share one (an id field repeated in the input, 7 and "7", a WARC
-record id used twice) keep the first occurrence (file, then line or row) and the others become
-`duplicate_id` dead letters whose detail is the survivor's location.
+record id used twice) keep the first occurrence (file, then line or row, then position in the file) and
+the others become `duplicate_id` dead letters whose detail is the survivor's location.
 Compression from the file name: .gz (Python's gzip), .zst (zstandard, any number of frames), others
 through Beam. A compressed file that ends early or is corrupt yields its good records and one
 `truncated_file` dead letter at the line where it broke (what followed cannot be known, so it cannot be
@@ -63,7 +67,6 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
 from transforms.runtime import tune_process
-from transforms.shuffle import GroupEncoded
 
 STAGE = "read"
 FORMATS = ("jsonl", "warc", "parquet", "text")
@@ -565,7 +568,46 @@ class _ListFilesFn(beam.DoFn):
 _COUNT_EVERY = 1000  # records between two increments of read's docs_in counter
 
 
-class _ReadRangeFn(beam.DoFn):
+def range_key(fr: FileRange) -> str:
+    """A file range as a string (the key its records' decisions are grouped under); `file_range` inverts it."""
+    return json.dumps([fr.source, fr.path, fr.relpath, fr.start, fr.end])
+
+
+def file_range(key: str) -> FileRange:
+    return FileRange(*json.loads(key))
+
+
+def first_occurrence(location: str, key: str, ordinal: int) -> tuple[str, int, str, str, int]:
+    """Order of the records that share an id: file, then line or row (numerically), then their position in
+    the file range read (two WARC records with the same WARC-Record-ID share a location): a total order,
+    so the survivor does not depend on arrival order."""
+    head, sep, tail = location.rpartition(":")
+    if sep and tail.isdigit():
+        return head, int(tail), location, key, ordinal
+    return location, -1, location, key, ordinal
+
+
+def id_decisions(seen: Iterable[tuple[str, int, str]]) -> Iterator[tuple[str, tuple[int, str | None]]]:
+    """The records of one id, each as (range key, ordinal, location): (range key, (ordinal, None)) for
+    the first occurrence, (range key, (ordinal, the first occurrence's location)) for every other one.
+    Two streaming passes over the (re-iterable) group."""
+    first = min(seen, key=lambda r: first_occurrence(r[2], r[0], r[1]), default=None)
+    if first is None:
+        return
+    for key, ordinal, _ in seen:
+        same = key == first[0] and ordinal == first[1]
+        yield key, (ordinal, None if same else first[2])
+
+
+def duplicate_id(doc: Document, first_location: str) -> Rejected:
+    return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
+                    text=doc.text[:2000] if doc.raw is None else None, detail=first_location,
+                    chars=len(doc.text) if doc.raw is None else len(doc.raw))
+
+
+class _RangeReader(beam.DoFn):
+    """Reads the records of file ranges; `_ScanRangeFn` and `_EmitRangeFn` read each range once each."""
+
     def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
         super().__init__()
         self._sources = {s.name: s for s in sources}
@@ -573,83 +615,76 @@ class _ReadRangeFn(beam.DoFn):
         self._counters = StageCounters(STAGE)
 
     def setup(self) -> None:
-        tune_process()  # the first stage of the curation job on every worker (transforms/runtime.py)
+        tune_process()  # the first stage of each pass of the curation job on every worker (transforms/runtime.py)
 
-    def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
+    def _items(self, fr: FileRange, count: bool) -> Iterator[Document | Rejected]:
+        """The range's records in file order, each a Document (within `max_doc_chars`) or a dead letter;
+        a truncated file ends with its `truncated_file` dead letter. `count`: update the counters."""
         src = self._sources[fr.source]
-        records = counted = 0
         try:
             for item in _records(fr, src):
-                records += 1
-                if records - counted == _COUNT_EVERY:  # live progress within a long range, not only at its end
-                    self._counters.inc("docs_in", _COUNT_EVERY)
-                    counted = records
                 if isinstance(item, Document):
                     limited = limit_size(item, self._cfg)
-                    if limited is not item and isinstance(limited, Document):
+                    if count and limited is not item and isinstance(limited, Document):
                         self._counters.inc("cut:too_large")
                     item = limited
-                if isinstance(item, Rejected):
-                    self._counters.inc(f"dropped:{item.reason}")
-                    yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
-                else:
-                    yield item
+                yield item
         except TruncatedFile as exc:
             # The records after the break are unknowable; the break itself is one record read and rejected.
-            records += 1
             sep = "#record-" if src.format == "warc" else ":"
             location = f"{fr.relpath}{sep}{exc.lineno + 1}"
-            self._counters.inc("dropped:truncated_file")
-            yield pvalue.TaggedOutput(ReadDocuments.REJECTED, Rejected(
-                id=f"{src.name}/{location}", source=src.name, stage=STAGE, reason="truncated_file",
-                location=location, detail=str(exc)))
-        self._counters.inc("docs_in", records - counted)
-        yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
+            yield Rejected(id=f"{src.name}/{location}", source=src.name, stage=STAGE, reason="truncated_file",
+                           location=location, detail=str(exc))
 
 
-def first_occurrence(doc: Document) -> tuple[str, int, str, str, bytes]:
-    """Order of documents that share an id: file, then line or row (numerically), then content (a total
-    order, so the survivor does not depend on arrival order)."""
-    head, sep, tail = doc.location.rpartition(":")
-    if sep and tail.isdigit():
-        return head, int(tail), doc.location, doc.text, doc.raw or b""
-    return doc.location, -1, doc.location, doc.text, doc.raw or b""
+class _ScanRangeFn(_RangeReader):
+    """The first read of a range: every Document as its id and what the group by id needs, (id, (range
+    key, ordinal, location)), never its text; every dead letter; the range's record count."""
 
-
-def unique_ids(docs: Iterable[Document]) -> Iterator[Document | Rejected]:
-    """The documents of one id: the first occurrence, then every other one as a `duplicate_id` dead letter
-    naming the survivor's location. Two streaming passes over the (re-iterable) group."""
-    first = min(docs, key=first_occurrence, default=None)
-    if first is None:
-        return
-    kept, skipped = first_occurrence(first), False
-    for doc in docs:
-        if not skipped and first_occurrence(doc) == kept:
-            skipped = True
-            yield doc
-            continue
-        yield Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
-                       text=doc.text[:2000] if doc.raw is None else None, detail=first.location,
-                       chars=len(doc.text) if doc.raw is None else len(doc.raw))
-
-
-def _key_by_id(doc: Document) -> tuple[str, Document]:
-    return doc.id, doc
-
-
-class _UniqueIdFn(beam.DoFn):
-    def __init__(self) -> None:
-        super().__init__()
-        self._counters = StageCounters(STAGE)
-
-    def process(self, element: tuple[str, Iterable[Document]]) -> Iterable[Any]:
-        for item in unique_ids(element[1]):
+    def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
+        key = range_key(fr)
+        records = counted = 0
+        for ordinal, item in enumerate(self._items(fr, count=True)):
+            records += 1
+            if records - counted == _COUNT_EVERY:  # live progress within a long range, not only at its end
+                self._counters.inc("docs_in", _COUNT_EVERY)
+                counted = records
             if isinstance(item, Rejected):
                 self._counters.inc(f"dropped:{item.reason}")
                 yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
             else:
-                self._counters.inc("kept")
+                yield item.id, (key, ordinal, item.location)
+        self._counters.inc("docs_in", records - counted)
+        yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
+
+
+class _DecideIdsFn(beam.DoFn):
+    def __init__(self) -> None:
+        super().__init__()
+        self._counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[str, Iterable[tuple[str, int, str]]]) -> Iterable[tuple[str, tuple]]:
+        for key, (ordinal, first) in id_decisions(element[1]):
+            self._counters.inc("kept" if first is None else "dropped:duplicate_id")
+            yield key, (ordinal, first)
+
+
+class _EmitRangeFn(_RangeReader):
+    """The second read of a range, with the decisions of its Documents: each first occurrence of an id as
+    the Document, each other occurrence as a `duplicate_id` dead letter. The range's dead letters went out
+    with the first read."""
+
+    def process(self, element: tuple[str, Iterable[tuple[int, str | None]]]) -> Iterable[Any]:
+        key, decided = element
+        decisions = dict(decided)   # one small entry per Document of one range
+        for ordinal, item in enumerate(self._items(file_range(key), count=False)):
+            if isinstance(item, Rejected) or ordinal not in decisions:
+                continue
+            first = decisions[ordinal]
+            if first is None:
                 yield item
+            else:
+                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, duplicate_id(item, first))
 
 
 class ReadDocuments(beam.PTransform):
@@ -664,21 +699,25 @@ class ReadDocuments(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, root: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        read = (
+        ranges = (
             root
             | "SourceNames" >> beam.Create(sorted(s.name for s in self._sources))
             | "ListAndSplit" >> beam.ParDo(_ListFilesFn(self._sources, self._cfg))  # FileRange
             | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRanges" >> beam.ParDo(_ReadRangeFn(self._sources, self._cfg)).with_outputs(
-                self.REJECTED, self.COUNTS, main="docs")
         )
-        # Grouping by id also spreads the documents over the workers (what a Reshuffle did here before)
-        unique = (
-            read.docs
-            | "KeyById" >> beam.Map(_key_by_id)
-            | "GroupById" >> GroupEncoded()
-            | "OnePerId" >> beam.ParDo(_UniqueIdFn()).with_outputs(self.REJECTED, main="docs")
+        # Ids are made unique on keys, not documents: the first read sends each Document's id and place
+        # through the group by id; the decisions go back to their range, which a second read turns into
+        # documents. No document crosses a shuffle here (the group by URL that follows is the first).
+        scanned = ranges | "ReadRanges" >> beam.ParDo(_ScanRangeFn(self._sources, self._cfg)).with_outputs(
+            self.REJECTED, self.COUNTS, main="keys")
+        emitted = (
+            scanned.keys
+            | "GroupById" >> beam.GroupByKey()                                 # (id, [(range, ordinal, location)])
+            | "OnePerId" >> beam.ParDo(_DecideIdsFn())                         # (range, (ordinal, first or None))
+            | "GroupByRange" >> beam.GroupByKey()
+            | "ReadAgain" >> beam.ParDo(_EmitRangeFn(self._sources, self._cfg)).with_outputs(
+                self.REJECTED, main="docs")
         )
-        rejected = (read[self.REJECTED], unique[self.REJECTED]) | "AllDeadLetters" >> beam.Flatten()
-        counts = read[self.COUNTS] | "SumPerFile" >> beam.CombinePerKey(sum)  # ("source\trelpath", n)
-        return {"docs": unique.docs, self.REJECTED: rejected, self.COUNTS: counts}
+        rejected = (scanned[self.REJECTED], emitted[self.REJECTED]) | "AllDeadLetters" >> beam.Flatten()
+        counts = scanned[self.COUNTS] | "SumPerFile" >> beam.CombinePerKey(sum)  # ("source\trelpath", n)
+        return {"docs": emitted.docs, self.REJECTED: rejected, self.COUNTS: counts}
