@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,18 @@ def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) ->
 REBUILT_STAGES = ("exact_dedup", "langid", "rules", "safety", "near_dedup")
 
 
+def safety_matchers(word_blocklists: Mapping[str, str]) -> dict[str, Any]:
+    """The safety stage's blocklist matchers for these lists (name -> path), built once per set of lists."""
+    return _matchers(tuple(sorted(word_blocklists.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _matchers(lists: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from transforms.safety import BlocklistMatcher, load_blocklists
+
+    return {n: BlocklistMatcher.of(t) for n, t in load_blocklists(dict(lists)).items()}
+
+
 def entering_text(raw: str, row: dict[str, Any], cfg: Any) -> str:
     """The text a document had when it entered the stage that rejected it (`row`: its rejected row),
     rebuilt from its raw input text with the stages' functions, as the pipeline passes it on: normalized
@@ -114,7 +127,7 @@ def entering_text(raw: str, row: dict[str, Any], cfg: Any) -> str:
     For records read as text (no HTML), whose extraction passes the text through."""
     from transforms.normalize import normalize_text
     from transforms.rules import evaluate
-    from transforms.safety import BlocklistMatcher, check_safety, load_blocklists
+    from transforms.safety import check_safety
 
     text = normalize_text(raw)
     stage = row["stage"]
@@ -123,10 +136,7 @@ def entering_text(raw: str, row: dict[str, Any], cfg: Any) -> str:
     text = evaluate(text, row["lang"], cfg.rules.rule_sets_for(row["source"]), cfg.rules).text
     if stage == "safety" or not cfg.safety.enabled:
         return text
-    if not hasattr(entering_text, "matchers"):
-        entering_text.matchers = {n: BlocklistMatcher.of(t)
-                                  for n, t in load_blocklists(cfg.safety.word_blocklists).items()}
-    return check_safety(text, entering_text.matchers, cfg.safety).text
+    return check_safety(text, safety_matchers(cfg.safety.word_blocklists), cfg.safety).text
 
 
 def _timed(label: str, totals: dict[str, float], fn: Callable[[], Any]) -> Any:
@@ -179,7 +189,7 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     from transforms.parquet_out import part_bytes, part_of
     from transforms.read import parse_record
     from transforms.rules import apply_rules
-    from transforms.safety import BlocklistMatcher, check_safety, load_blocklists
+    from transforms.safety import check_safety
     from transforms.tokenize import TokenizedDoc
     from transforms.urls import normalize_url
 
@@ -188,13 +198,6 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     curated = _rows(out, "curated")
     rejected = _rows(out, "rejected")
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
-
-    replayed: list[dict[str, Any]] = []   # the rejected rows, with the text that entered their stage
-
-    def entering(stage: str) -> list[dict[str, Any]]:
-        i = order[stage]
-        return [r for r in curated if r["decision"] == "keep"] + [
-            r for r in replayed if order.get(r["stage"], len(order)) >= i and r["stage"] != "read"]
 
     # read: every line of every input file
     raw_text: dict[str, str] = {}
@@ -211,9 +214,15 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
                 raw_text[item.id] = item.text
     # rejected rows whose text the run did not keep (rejected_text_fraction) get the text that entered their
     # stage, for the stages' replays (the Parquet replay below writes the rows as the run wrote them)
-    replayed.extend({**r, "text": entering_text(raw_text[r["id"]], r, cfg)}
-                    if r["text"] is None and r["id"] in raw_text and r["stage"] in REBUILT_STAGES else r
-                    for r in rejected)
+    replayed = [{**r, "text": entering_text(raw_text[r["id"]], r, cfg)}
+                if r["text"] is None and r["id"] in raw_text and r["stage"] in REBUILT_STAGES else r
+                for r in rejected]
+
+    def entering(stage: str) -> list[dict[str, Any]]:
+        i = order[stage]
+        return [r for r in curated if r["decision"] == "keep"] + [
+            r for r in replayed if order.get(r["stage"], len(order)) >= i and r["stage"] != "read"]
+
     # urls
     urls = [r["url"] for r in entering("urls") if r.get("url")]
     _timed("urls", totals, lambda: [normalize_url(u) for u in urls])
@@ -242,7 +251,7 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
 
     _timed("rules", totals, rules)
     if cfg.safety.enabled:
-        matchers = {n: BlocklistMatcher.of(t) for n, t in load_blocklists(cfg.safety.word_blocklists).items()}
+        matchers = safety_matchers(cfg.safety.word_blocklists)
         safety_texts = [r["text"] or "" for r in entering("safety")]
         _timed("safety", totals, lambda: [check_safety(t, matchers, cfg.safety) for t in safety_texts])
     if cfg.near_dedup.enabled:

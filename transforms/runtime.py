@@ -65,8 +65,8 @@ def in_sdk_worker() -> bool:
 
 def exit_fast_when_done() -> None:
     """In an SDK worker process, `os._exit(0)` at exit after a normal end (see the module's docstring)."""
-    if not _FastExit.installed and in_sdk_worker():
-        install_fast_exit()
+    if in_sdk_worker():
+        install_fast_exit()   # idempotent
 
 
 def install_fast_exit() -> None:
