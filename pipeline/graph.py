@@ -121,12 +121,12 @@ class _DropExamples(beam.PTransform):
 
 
 def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: QualityConfig | None = None) -> None:
-    read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read)
+    # FilterUrls decides on the read's keys (its step: Read/FilterUrls); its drops leave the read as Documents
+    read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read, key_filter=FilterUrls(cfg.urls))
     docs = read["docs"]                                       # Document
-    dropped: dict[str, beam.PCollection] = {}                 # stage label -> Documents marked "<stage>:<reason>"
-
+    dropped: dict[str, beam.PCollection] = {"FilterUrls": read[ReadDocuments.DROPPED]}  # stage label -> Documents
+    #                                                           marked "<stage>:<reason>"
     stages: list[tuple[str, beam.PTransform]] = [
-        ("FilterUrls", FilterUrls(cfg.urls)),
         ("ExtractText", ExtractText(cfg.extract)),
         ("Normalize", NormalizeText(cfg.normalize)),
     ]

@@ -368,11 +368,21 @@ def _draw_plots(side: SideWork, calls: list[PlotCall]) -> dict[str, str]:
 
 
 EXECUTION_TIME = "metric:ptransform_execution_time:total_msecs:v1"
+NESTED_STAGES = ("Read/FilterUrls",)   # stages applied inside another step (pipeline/graph.py): timed as their own
+
+
+def step_name(step: str) -> str:
+    """The step a transform's time counts under: its top-level step, or a stage nested in one."""
+    for nested in NESTED_STAGES:
+        if step == nested or step.startswith(nested + "/"):
+            return nested.rsplit("/", 1)[1]
+    return step.split("/", 1)[0]
 
 
 def step_times(result: Any, job: str) -> dict[str, float]:
-    """Beam's measured execution time (msecs) per top-level step of a finished job, as `<job>/<step>`.
-    The local FnApiRunner reports it per transform; a runner that does not gives {}."""
+    """Beam's measured execution time (msecs) per top-level step of a finished job, as `<job>/<step>`
+    (a stage nested in another step, `NESTED_STAGES`, as its own). The local FnApiRunner reports it per
+    transform; a runner that does not gives {}."""
     try:
         counters = result.monitoring_metrics().query()["counters"]
     except Exception:  # noqa: BLE001 - optional: runners differ in what they report
@@ -380,7 +390,7 @@ def step_times(result: Any, job: str) -> dict[str, float]:
     totals: dict[str, float] = {}
     for entry in counters:
         if entry.key.metric.name == EXECUTION_TIME and entry.key.step:
-            step = f"{job}/{entry.key.step.split('/', 1)[0]}"
+            step = f"{job}/{step_name(entry.key.step)}"
             totals[step] = totals.get(step, 0) + (entry.committed or 0)
     return {k: v for k, v in sorted(totals.items()) if v > 0}
 

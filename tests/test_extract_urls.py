@@ -8,7 +8,7 @@ from tests.beam_testing import fn_api_test_pipeline
 from tests.warc_fixtures import article, write_warc
 from transforms.document import Document, Rejected
 from transforms.extract import ExtractConfig, ExtractText, PageExtractor, decode_html, page_lang_hint
-from transforms.read import FileRange, ReadConfig, ReadDocuments, SourceConfig, iter_warc_records
+from transforms.read import Candidate, FileRange, ReadConfig, ReadDocuments, SourceConfig, iter_warc_records
 from transforms.urls import FilterUrls, UrlsConfig, blocked_by, list_name, normalize_url, parse_blocklist
 
 EN = ["The harbour town keeps its history in the stones of its narrow streets and old walls.",
@@ -109,19 +109,67 @@ def test_blocklists_with_the_same_name_are_a_config_error():
         UrlsConfig(blocklists=("/a/ads.txt", "/b/ads.txt"))
 
 
-def test_filter_urls_transform(tmp_path):
+def test_filter_urls_decides_on_candidates(tmp_path):
     blocklist = tmp_path / "block.txt"
     blocklist.write_text("spam.example\n")
-    docs = [Document(id="w/2", source="w", text="a", url="https://example.org/page/"),
-            Document(id="w/1", source="w", text="b", url="https://EXAMPLE.org/page#top"),
-            Document(id="w/3", source="w", text="c", url="https://www.spam.example/x"),
-            Document(id="w/4", source="w", text="d")]
+    cands = [Candidate("w/2", "f:2", "https://example.org/page/", ("r", 1)),
+             Candidate("w/1", "f:1", "https://EXAMPLE.org/page#top", ("r", 0)),
+             Candidate("w/3", "f:3", "https://www.spam.example/x", ("r", 2)),
+             Candidate("w/5", "f:5", "https://www.spam.example/x", ("r", 4)),
+             Candidate("w/4", "f:4", None, ("r", 3))]
     with fn_api_test_pipeline() as p:
-        out = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),)))
-        assert_that(out["kept"] | beam.Map(lambda d: d.id), equal_to(["w/1", "w/4"]), label="kept")
-        assert_that(out[FilterUrls.REJECTED] | beam.Map(lambda d: (d.id, d.decision)),
-                    equal_to([("w/2", "urls:duplicate_url"), ("w/3", "urls:blocked_domain:block")]),
-                    label="rejected")
+        out = p | beam.Create(cands) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),)))
+        assert_that(out, equal_to([
+            (("r", 0), None), (("r", 3), None),
+            (("r", 1), ("urls", "duplicate_url", None, "w/1")),
+            (("r", 2), ("urls", "blocked_domain:block", "spam.example", None)),
+            (("r", 4), ("urls", "blocked_domain:block", "spam.example", None))]))
+
+
+@pytest.mark.parametrize("dedup", [True, False])
+def test_url_drops_leave_the_read_as_marked_documents(tmp_path, dedup):
+    """FilterUrls as the read's key filter: kept documents, the URL drops as whole Documents marked
+    `urls:<reason>` (with the survivor's id or the matched domain), duplicate ids as dead letters."""
+    blocklist = tmp_path / "ads.txt"
+    blocklist.write_text("ads.example\n")
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": "2", "text": "copy", "url": "https://x.example/p/"}\n'
+        '{"id": "1", "text": "first", "url": "https://X.example/p"}\n'
+        '{"id": "3", "text": "advert", "url": "https://ads.example/a"}\n'
+        '{"id": "1", "text": "same id", "url": "https://y.example/"}\n'
+        '{"id": "4", "text": "no url"}\n')
+    src = SourceConfig(name="w", paths=(str(tmp_path / "a.jsonl"),), id_field="id")
+    with fn_api_test_pipeline() as p:
+        out = p | ReadDocuments((src,), ReadConfig(), key_filter=FilterUrls(
+            UrlsConfig(blocklists=(str(blocklist),), dedup=dedup)))
+        kept = ["w/1", "w/4"] if dedup else ["w/1", "w/2", "w/4"]
+        assert_that(out["docs"] | beam.Map(lambda d: d.id), equal_to(kept), label="kept")
+        dropped = [("w/3", "advert", "urls:blocked_domain:ads", {"drop_detail": "ads.example"})]
+        if dedup:
+            dropped.append(("w/2", "copy", "urls:duplicate_url", {"duplicate_of": "w/1"}))
+        assert_that(out[ReadDocuments.DROPPED] | beam.Map(lambda d: (d.id, d.text, d.decision, dict(d.meta))),
+                    equal_to(dropped), label="dropped")
+        assert_that(out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason, r.detail)),
+                    equal_to([("w/1", "duplicate_id", "a.jsonl:2")]), label="dead")
+
+
+def test_filter_urls_counters_add_up_with_and_without_dedup(tmp_path):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    blocklist = tmp_path / "ads.txt"
+    blocklist.write_text("ads.example\n")
+    docs = [Candidate(f"s/{i}", f"f:{i}", u, ("r", i)) for i, u in enumerate(
+        ["https://ads.example/a", "https://ads.example/a", "https://x.example/p", "https://x.example/p/", None])]
+    for dedup, expected in ((True, {"docs_in": 5, "kept": 2, "dropped:blocked_domain:ads": 2,
+                                    "dropped:duplicate_url": 1}),
+                            (False, {"docs_in": 5, "kept": 3, "dropped:blocked_domain:ads": 2})):
+        p = fn_api_test_pipeline()
+        _ = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),), dedup=dedup))
+        result = p.run()
+        result.wait_until_finish()
+        counters = {c.key.metric.name: c.committed
+                    for c in result.metrics().query(MetricsFilter().with_namespace("urls"))["counters"]}
+        assert counters == expected, dedup
 
 
 def test_warc_reader_documents_dead_letters_and_provenance(tmp_path):

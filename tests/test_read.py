@@ -401,8 +401,8 @@ def test_ids_are_made_unique_on_keys_and_a_second_read(tmp_path):
     scan = _ScanRangeFn((src,), ReadConfig())
     fr = FileRange("web", str(tmp_path / "a.jsonl"), "a.jsonl", 0, -1)
     main = [o for o in scan.process(fr) if not isinstance(o, TaggedOutput)]
-    assert main == [("web/x", (range_key(fr), 0, "a.jsonl:1")), ("web/x", (range_key(fr), 1, "a.jsonl:2")),
-                    ("web/y", (range_key(fr), 3, "a.jsonl:4"))]
+    assert main == [("web/x", (range_key(fr), 0, "a.jsonl:1", None)), ("web/x", (range_key(fr), 1, "a.jsonl:2", None)),
+                    ("web/y", (range_key(fr), 3, "a.jsonl:4", None))]
     with fn_api_test_pipeline() as p:
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location)), equal_to([
@@ -418,8 +418,10 @@ def test_id_decisions_keep_the_first_occurrence_by_file_line_then_position():
     a = range_key(FileRange("s", "/d/a.warc", "a.warc", 0, -1))
     b, c = range_key(FileRange("s", "/d/b", "b", 0, 100)), range_key(FileRange("s", "/d/c", "c", 0, -1))
     assert file_range(a) == FileRange("s", "/d/a.warc", "a.warc", 0, -1)
-    seen = [(c, 1, "c:1"), (b, 0, "b:10"), (b, 3, "b:9")]                 # file first, then line numerically
-    assert sorted(id_decisions(seen)) == [(b, (0, "b:9")), (b, (3, None)), (c, (1, "b:9"))]
-    one_file = [(a, 7, "a.warc#urn:x"), (a, 2, "a.warc#urn:x")]   # a WARC-Record-ID used twice in one file
-    assert sorted(id_decisions(one_file)) == [(a, (2, None)), (a, (7, "a.warc#urn:x"))]
+    seen = [(c, 1, "c:1", None), (b, 0, "b:10", "u"), (b, 3, "b:9", None)]  # file first, then line numerically
+    assert sorted(id_decisions(seen), key=repr) == [((b, 0, "b:10", "u"), "b:9"), ((b, 3, "b:9", None), None),
+                                                    ((c, 1, "c:1", None), "b:9")]
+    one_file = [(a, 7, "a.warc#urn:x", None), (a, 2, "a.warc#urn:x", None)]   # a WARC-Record-ID used twice
+    assert sorted(id_decisions(one_file), key=repr) == [((a, 2, "a.warc#urn:x", None), None),
+                                                        ((a, 7, "a.warc#urn:x", None), "a.warc#urn:x")]
     assert list(id_decisions([])) == []

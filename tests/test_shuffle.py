@@ -11,7 +11,6 @@ from tests.beam_testing import fn_api_test_pipeline
 from transforms.document import DOCUMENT_FIELDS, Document, Rejected
 from transforms.parquet_out import WriteParquetParts, part_of
 from transforms.shuffle import COMPRESS_MIN_BYTES, GroupEncoded, decode_value, encode_value
-from transforms.urls import FilterUrls, UrlsConfig
 
 DOC = Document(id="s/1", source="s", text="春天来了 text", location="f:1", url="https://a.example/x", lang="zh",
                lang_score=0.9, lang_shares={"zh": 0.8, "en": 0.2}, meta={"k": "v"}, scores={"x": 1.5},
@@ -75,22 +74,3 @@ def test_write_parquet_parts_from_several_inputs_writes_every_part(tmp_path):
     used = {part_of(3, i, parts) for i in ("a/0", "a/1", "a/2", "b/1")}
     assert {k for k, ids in by_part.items() if not ids} == set(range(parts)) - used  # empty parts are files too
     assert len(used) < parts
-
-
-def test_filter_urls_counters_add_up_with_and_without_dedup(tmp_path):
-    from apache_beam.metrics.metric import MetricsFilter
-
-    blocklist = tmp_path / "ads.txt"
-    blocklist.write_text("ads.example\n")
-    docs = [Document(id=f"s/{i}", source="s", text="t", url=u) for i, u in enumerate(
-        ["https://ads.example/a", "https://ads.example/a", "https://x.example/p", "https://x.example/p/", None])]
-    for dedup, expected in ((True, {"docs_in": 5, "kept": 2, "dropped:blocked_domain:ads": 2,
-                                    "dropped:duplicate_url": 1}),
-                            (False, {"docs_in": 5, "kept": 3, "dropped:blocked_domain:ads": 2})):
-        p = fn_api_test_pipeline()
-        _ = p | beam.Create(docs) | FilterUrls(UrlsConfig(blocklists=(str(blocklist),), dedup=dedup))
-        result = p.run()
-        result.wait_until_finish()
-        counters = {c.key.metric.name: c.committed
-                    for c in result.metrics().query(MetricsFilter().with_namespace("urls"))["counters"]}
-        assert counters == expected, dedup

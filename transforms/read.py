@@ -56,7 +56,7 @@ import json
 import posixpath
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -141,6 +141,22 @@ class FileRange:
     relpath: str
     start: int
     end: int           # -1: to the end of the file (compressed files)
+
+
+class Candidate(NamedTuple):
+    """A document as the read's key filter sees it (`ReadDocuments(key_filter=...)`), before the second
+    read: its id, location and URL, and `place` = (range key, ordinal), where that read finds it again."""
+
+    id: str
+    location: str
+    url: str | None
+    place: tuple[str, int]
+
+
+# What a key filter decides for a Candidate, (place, verdict): verdict None keeps the document, else
+# (stage, reason, detail, duplicate_of) drops it (`mark_dropped`). Plain tuples: they cross a group.
+Verdict = tuple[str, str, str | None, str | None] | None
+Place = tuple[str, int, str, str | None]   # what the group by id carries: (range key, ordinal, location, url)
 
 
 # ---------------------------------------------------------------- pure functions
@@ -587,22 +603,32 @@ def first_occurrence(location: str, key: str, ordinal: int) -> tuple[str, int, s
     return location, -1, location, key, ordinal
 
 
-def id_decisions(seen: Iterable[tuple[str, int, str]]) -> Iterator[tuple[str, tuple[int, str | None]]]:
-    """The records of one id, each as (range key, ordinal, location): (range key, (ordinal, None)) for
-    the first occurrence, (range key, (ordinal, the first occurrence's location)) for every other one.
-    Two streaming passes over the (re-iterable) group."""
+def id_decisions(seen: Iterable[Place]) -> Iterator[tuple[Place, str | None]]:
+    """The records of one id, each as (range key, ordinal, location, url): (record, None) for the first
+    occurrence, (record, the first occurrence's location) for every other one. Two streaming passes over
+    the (re-iterable) group."""
     first = min(seen, key=lambda r: first_occurrence(r[2], r[0], r[1]), default=None)
     if first is None:
         return
-    for key, ordinal, _ in seen:
-        same = key == first[0] and ordinal == first[1]
-        yield key, (ordinal, None if same else first[2])
+    for record in seen:
+        same = record[0] == first[0] and record[1] == first[1]
+        yield record, (None if same else first[2])
 
 
 def duplicate_id(doc: Document, first_location: str) -> Rejected:
     return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
                     text=doc.text[:2000] if doc.raw is None else None, detail=first_location,
                     chars=len(doc.text) if doc.raw is None else len(doc.raw))
+
+
+def mark_dropped(doc: Document, verdict: tuple[str, str, str | None, str | None]) -> Document:
+    """`doc` dropped as a key filter decided: verdict = (stage, reason, detail, duplicate_of), where
+    `detail` goes to `meta["drop_detail"]` and `duplicate_of` (a survivor's id) to `meta["duplicate_of"]`."""
+    stage, reason, detail, duplicate_of = verdict
+    marked = doc.dropped(stage, reason, detail)
+    if duplicate_of is None:
+        return marked
+    return dataclasses.replace(marked, meta={**marked.meta, "duplicate_of": duplicate_of})
 
 
 class _RangeReader(beam.DoFn):
@@ -638,8 +664,8 @@ class _RangeReader(beam.DoFn):
 
 
 class _ScanRangeFn(_RangeReader):
-    """The first read of a range: every Document as its id and what the group by id needs, (id, (range
-    key, ordinal, location)), never its text; every dead letter; the range's record count."""
+    """The first read of a range: every Document as its id and what the groups of keys need, (id, (range
+    key, ordinal, location, url)), never its text; every dead letter; the range's record count."""
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
         key = range_key(fr)
@@ -653,50 +679,79 @@ class _ScanRangeFn(_RangeReader):
                 self._counters.inc(f"dropped:{item.reason}")
                 yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
             else:
-                yield item.id, (key, ordinal, item.location)
+                yield item.id, (key, ordinal, item.location, item.url)
         self._counters.inc("docs_in", records - counted)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
 
 
 class _DecideIdsFn(beam.DoFn):
-    def __init__(self) -> None:
+    """One id's records: every occurrence after the first is decided (`duplicate_id`); the first is kept,
+    or handed to the key filter as a `Candidate` (tagged CANDIDATES) when there is one."""
+
+    CANDIDATES = "candidates"
+
+    def __init__(self, filtered: bool) -> None:
         super().__init__()
+        self._filtered = filtered
         self._counters = StageCounters(STAGE)
 
-    def process(self, element: tuple[str, Iterable[tuple[str, int, str]]]) -> Iterable[tuple[str, tuple]]:
-        for key, (ordinal, first) in id_decisions(element[1]):
-            self._counters.inc("kept" if first is None else "dropped:duplicate_id")
-            yield key, (ordinal, first)
+    def process(self, element: tuple[str, Iterable[Place]]) -> Iterable[Any]:
+        doc_id, seen = element
+        for (key, ordinal, location, url), first in id_decisions(seen):
+            if first is not None:
+                self._counters.inc("dropped:duplicate_id")
+                yield key, (ordinal, (STAGE, "duplicate_id", first, None))
+                continue
+            self._counters.inc("kept")
+            if self._filtered:
+                yield pvalue.TaggedOutput(self.CANDIDATES, Candidate(doc_id, location, url, (key, ordinal)))
+            else:
+                yield key, (ordinal, None)
+
+
+def _by_range(decided: tuple[tuple[str, int], Verdict]) -> tuple[str, tuple[int, Verdict]]:
+    (key, ordinal), verdict = decided
+    return key, (ordinal, verdict)
 
 
 class _EmitRangeFn(_RangeReader):
-    """The second read of a range, with the decisions of its Documents: each first occurrence of an id as
-    the Document, each other occurrence as a `duplicate_id` dead letter. The range's dead letters went out
-    with the first read."""
+    """The second read of a range, with the verdicts on its Documents: a kept one as the Document, a later
+    occurrence of an id as a `duplicate_id` dead letter, one the key filter drops as the Document marked
+    (tagged DROPPED). The range's dead letters went out with the first read."""
 
-    def process(self, element: tuple[str, Iterable[tuple[int, str | None]]]) -> Iterable[Any]:
+    def process(self, element: tuple[str, Iterable[tuple[int, Verdict]]]) -> Iterable[Any]:
         key, decided = element
-        decisions = dict(decided)   # one small entry per Document of one range
+        verdicts = dict(decided)   # one small entry per Document of one range
         for ordinal, item in enumerate(self._items(file_range(key), count=False)):
-            if isinstance(item, Rejected) or ordinal not in decisions:
+            if isinstance(item, Rejected) or ordinal not in verdicts:
                 continue
-            first = decisions[ordinal]
-            if first is None:
+            verdict = verdicts[ordinal]
+            if verdict is None:
                 yield item
+            elif verdict[0] == STAGE:
+                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, duplicate_id(item, verdict[2]))
             else:
-                yield pvalue.TaggedOutput(ReadDocuments.REJECTED, duplicate_id(item, first))
+                yield pvalue.TaggedOutput(ReadDocuments.DROPPED, mark_dropped(item, verdict))
 
 
 class ReadDocuments(beam.PTransform):
-    """Reads every configured source. Outputs: main = Document, REJECTED = Rejected, COUNTS = (file, n)."""
+    """Reads every configured source. Outputs: main = Document, REJECTED = Rejected, COUNTS = (file, n),
+    DROPPED = Documents the key filter dropped, marked `<its stage>:<reason>`.
+
+    `key_filter`: a PTransform from `Candidate`s (each document that survived the group by id, as keys) to
+    one (place, verdict) each, applied under its own label (FilterUrls: URL blocklists and URL dedup, so
+    that no document crosses a shuffle before extraction)."""
 
     REJECTED = "rejected"
     COUNTS = "counts"
+    DROPPED = "dropped"
 
-    def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
+    def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig,
+                 key_filter: beam.PTransform | None = None) -> None:
         super().__init__()
         self._sources = sources
         self._cfg = cfg
+        self._key_filter = key_filter
 
     def expand(self, root: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         ranges = (
@@ -705,19 +760,27 @@ class ReadDocuments(beam.PTransform):
             | "ListAndSplit" >> beam.ParDo(_ListFilesFn(self._sources, self._cfg))  # FileRange
             | "SpreadRanges" >> beam.Reshuffle()
         )
-        # Ids are made unique on keys, not documents: the first read sends each Document's id and place
-        # through the group by id; the decisions go back to their range, which a second read turns into
-        # documents. No document crosses a shuffle here (the group by URL that follows is the first).
+        # Decisions are made on keys, not documents: the first read sends each Document's id and place
+        # through the group by id (and the survivors through the key filter's groups); the verdicts go back
+        # to their range, which a second read turns into documents. No document crosses a shuffle here.
         scanned = ranges | "ReadRanges" >> beam.ParDo(_ScanRangeFn(self._sources, self._cfg)).with_outputs(
             self.REJECTED, self.COUNTS, main="keys")
-        emitted = (
+        ids = (
             scanned.keys
-            | "GroupById" >> beam.GroupByKey()                                 # (id, [(range, ordinal, location)])
-            | "OnePerId" >> beam.ParDo(_DecideIdsFn())                         # (range, (ordinal, first or None))
+            | "GroupById" >> beam.GroupByKey()                        # (id, [(range, ordinal, location, url)])
+            | "OnePerId" >> beam.ParDo(_DecideIdsFn(self._key_filter is not None)).with_outputs(
+                _DecideIdsFn.CANDIDATES, main="decided")              # (range, (ordinal, verdict)); Candidate
+        )
+        decided = ids.decided
+        if self._key_filter is not None:
+            filtered = ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range)
+            decided = (decided, filtered) | "AllVerdicts" >> beam.Flatten()
+        emitted = (
+            decided
             | "GroupByRange" >> beam.GroupByKey()
             | "ReadAgain" >> beam.ParDo(_EmitRangeFn(self._sources, self._cfg)).with_outputs(
-                self.REJECTED, main="docs")
+                self.REJECTED, self.DROPPED, main="docs")
         )
         rejected = (scanned[self.REJECTED], emitted[self.REJECTED]) | "AllDeadLetters" >> beam.Flatten()
         counts = scanned[self.COUNTS] | "SumPerFile" >> beam.CombinePerKey(sum)  # ("source\trelpath", n)
-        return {"docs": emitted.docs, self.REJECTED: rejected, self.COUNTS: counts}
+        return {"docs": emitted.docs, self.REJECTED: rejected, self.COUNTS: counts, self.DROPPED: emitted[self.DROPPED]}
