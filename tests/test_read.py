@@ -20,6 +20,7 @@ from transforms.read import (
     id_decisions,
     iter_range_lines,
     parse_record,
+    range_id,
     range_key,
     split_file,
 )
@@ -401,8 +402,11 @@ def test_ids_are_made_unique_on_keys_and_a_second_read(tmp_path):
     scan = _ScanRangeFn((src,), ReadConfig())
     fr = FileRange("web", str(tmp_path / "a.jsonl"), "a.jsonl", 0, -1)
     main = [o for o in scan.process(fr) if not isinstance(o, TaggedOutput)]
-    assert main == [("web/x", (range_key(fr), 0, "a.jsonl:1", None)), ("web/x", (range_key(fr), 1, "a.jsonl:2", None)),
-                    ("web/y", (range_key(fr), 3, "a.jsonl:4", None))]
+    rid = range_id(fr)
+    assert main == [("web/x", (rid, 0, "a.jsonl:1", None)), ("web/x", (rid, 1, "a.jsonl:2", None)),
+                    ("web/y", (rid, 3, "a.jsonl:4", None))]
+    tagged = [(o.tag, o.value) for o in scan.process(fr) if isinstance(o, TaggedOutput) and o.tag != "rejected"]
+    assert tagged == [("counts", ("web\ta.jsonl", 4)), ("ranges", (rid, range_key(fr)))]
     with fn_api_test_pipeline() as p:
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location)), equal_to([

@@ -66,6 +66,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import StageCounters
 from transforms.document import Document, Rejected
+from transforms.hashing import hash64
 from transforms.runtime import tune_process
 
 STAGE = "read"
@@ -145,18 +146,18 @@ class FileRange:
 
 class Candidate(NamedTuple):
     """A document as the read's key filter sees it (`ReadDocuments(key_filter=...)`), before the second
-    read: its id, location and URL, and `place` = (range key, ordinal), where that read finds it again."""
+    read: its id, location and URL, and `place` = (range id, ordinal), where that read finds it again."""
 
     id: str
     location: str
     url: str | None
-    place: tuple[str, int]
+    place: tuple[int, int]
 
 
 # What a key filter decides for a Candidate, (place, verdict): verdict None keeps the document, else
 # (stage, reason, detail, duplicate_of) drops it (`mark_dropped`). Plain tuples: they cross a group.
 Verdict = tuple[str, str, str | None, str | None] | None
-Place = tuple[str, int, str, str | None]   # what the group by id carries: (range key, ordinal, location, url)
+Place = tuple[int, int, str, str | None]   # what the group by id carries: (range id, ordinal, location, url)
 
 
 # ---------------------------------------------------------------- pure functions
@@ -593,7 +594,13 @@ def file_range(key: str) -> FileRange:
     return FileRange(*json.loads(key))
 
 
-def first_occurrence(location: str, key: str, ordinal: int) -> tuple[str, int, str, str, int]:
+def range_id(fr: FileRange) -> int:
+    """The compact id a range's records carry through the groups of keys (63 bits: a signed varint); the
+    range itself joins them once, at the group by range, which fails loudly should two ranges share one."""
+    return hash64(0, range_key(fr)) >> 1
+
+
+def first_occurrence(location: str, key: int, ordinal: int) -> tuple[str, int, str, int, int]:
     """Order of the records that share an id: file, then line or row (numerically), then their position in
     the file range read (two WARC records with the same WARC-Record-ID share a location): a total order,
     so the survivor does not depend on arrival order."""
@@ -604,7 +611,7 @@ def first_occurrence(location: str, key: str, ordinal: int) -> tuple[str, int, s
 
 
 def id_decisions(seen: Iterable[Place]) -> Iterator[tuple[Place, str | None]]:
-    """The records of one id, each as (range key, ordinal, location, url): (record, None) for the first
+    """The records of one id, each as (range id, ordinal, location, url): (record, None) for the first
     occurrence, (record, the first occurrence's location) for every other one. Two streaming passes over
     the (re-iterable) group."""
     first = min(seen, key=lambda r: first_occurrence(r[2], r[0], r[1]), default=None)
@@ -665,11 +672,14 @@ class _RangeReader(beam.DoFn):
 
 class _ScanRangeFn(_RangeReader):
     """The first read of a range: every Document as its id and what the groups of keys need, (id, (range
-    key, ordinal, location, url)), never its text; every dead letter; the range's record count."""
+    id, ordinal, location, url)), never its text; every dead letter; the range's record count; and, when it
+    holds a Document, the range itself as (range id, range key) (tagged RANGES), for the second read."""
+
+    RANGES = "ranges"
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
-        key = range_key(fr)
-        records = counted = 0
+        rid = range_id(fr)
+        records = counted = docs = 0
         for ordinal, item in enumerate(self._items(fr, count=True)):
             records += 1
             if records - counted == _COUNT_EVERY:  # live progress within a long range, not only at its end
@@ -679,9 +689,12 @@ class _ScanRangeFn(_RangeReader):
                 self._counters.inc(f"dropped:{item.reason}")
                 yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
             else:
-                yield item.id, (key, ordinal, item.location, item.url)
+                docs += 1
+                yield item.id, (rid, ordinal, item.location, item.url)
         self._counters.inc("docs_in", records - counted)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
+        if docs:
+            yield pvalue.TaggedOutput(self.RANGES, (rid, range_key(fr)))
 
 
 class _DecideIdsFn(beam.DoFn):
@@ -709,7 +722,7 @@ class _DecideIdsFn(beam.DoFn):
                 yield key, (ordinal, None)
 
 
-def _by_range(decided: tuple[tuple[str, int], Verdict]) -> tuple[str, tuple[int, Verdict]]:
+def _by_range(decided: tuple[tuple[int, int], Verdict]) -> tuple[int, tuple[int, Verdict]]:
     (key, ordinal), verdict = decided
     return key, (ordinal, verdict)
 
@@ -719,9 +732,18 @@ class _EmitRangeFn(_RangeReader):
     occurrence of an id as a `duplicate_id` dead letter, one the key filter drops as the Document marked
     (tagged DROPPED). The range's dead letters went out with the first read."""
 
-    def process(self, element: tuple[str, Iterable[tuple[int, Verdict]]]) -> Iterable[Any]:
-        key, decided = element
-        verdicts = dict(decided)   # one small entry per Document of one range
+    def process(self, element: tuple[int, Iterable[str | tuple[int, Verdict]]]) -> Iterable[Any]:
+        rid, values = element
+        key, verdicts = None, {}   # one small entry per Document of one range
+        for value in values:
+            if isinstance(value, str):
+                if key is not None and value != key:
+                    raise RuntimeError(f"two file ranges share the range id {rid}: {key} and {value}")
+                key = value
+            else:
+                verdicts[value[0]] = value[1]
+        if key is None:
+            raise RuntimeError(f"verdicts for the range id {rid} without its range")
         for ordinal, item in enumerate(self._items(file_range(key), count=False)):
             if isinstance(item, Rejected) or ordinal not in verdicts:
                 continue
@@ -764,19 +786,19 @@ class ReadDocuments(beam.PTransform):
         # through the group by id (and the survivors through the key filter's groups); the verdicts go back
         # to their range, which a second read turns into documents. No document crosses a shuffle here.
         scanned = ranges | "ReadRanges" >> beam.ParDo(_ScanRangeFn(self._sources, self._cfg)).with_outputs(
-            self.REJECTED, self.COUNTS, main="keys")
+            self.REJECTED, self.COUNTS, _ScanRangeFn.RANGES, main="keys")
         ids = (
             scanned.keys
-            | "GroupById" >> beam.GroupByKey()                        # (id, [(range, ordinal, location, url)])
+            | "GroupById" >> beam.GroupByKey()                        # (id, [(range id, ordinal, location, url)])
             | "OnePerId" >> beam.ParDo(_DecideIdsFn(self._key_filter is not None)).with_outputs(
-                _DecideIdsFn.CANDIDATES, main="decided")              # (range, (ordinal, verdict)); Candidate
+                _DecideIdsFn.CANDIDATES, main="decided")              # (range id, (ordinal, verdict)); Candidate
         )
-        decided = ids.decided
+        parts = [scanned[_ScanRangeFn.RANGES], ids.decided]           # (range id, range key) once per range
         if self._key_filter is not None:
-            filtered = ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range)
-            decided = (decided, filtered) | "AllVerdicts" >> beam.Flatten()
+            parts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range))
         emitted = (
-            decided
+            parts
+            | "RangesAndVerdicts" >> beam.Flatten()
             | "GroupByRange" >> beam.GroupByKey()
             | "ReadAgain" >> beam.ParDo(_EmitRangeFn(self._sources, self._cfg)).with_outputs(
                 self.REJECTED, self.DROPPED, main="docs")

@@ -9,7 +9,7 @@ once more: 96 MB of the 100 MB benchmark corpus, 115 TB of compressed HTML at 1.
 Reasons: `urls:blocked_domain:<list>` (the URL's host or a parent domain is on the blocklist file named
 <list>, its file name without extensions; the first list in config order that matches; `rejected.detail`
 names the matched domain, so the report counts drops per list) and `urls:duplicate_url` (another document
-has the same normalized URL; the smallest (id, location) survives, as in exact dedup, folded while
+has the same normalized URL; the smallest id survives, as in exact dedup, folded while
 streaming over the group; `rejected.detail` is the survivor's id). Documents without a URL pass.
 Blocklists are text files named in the config (one domain per line, `#` comments), read once per
 worker in `setup()`; each candidate is checked on its own URL. URL normalization for dedup: scheme and
@@ -114,7 +114,7 @@ class _BlocklistFn(beam.DoFn):
         return None if hit is None else (STAGE, f"blocked_domain:{hit[0]}", hit[1], None)
 
 
-UrlEntry = tuple[str, str, tuple[str, int], Verdict]   # (id, location, place, blocked verdict or None)
+UrlEntry = tuple[str, tuple[int, int], Verdict]   # (id, place, blocked verdict or None)
 
 
 class _KeyByUrlFn(_BlocklistFn):
@@ -124,13 +124,13 @@ class _KeyByUrlFn(_BlocklistFn):
 
     def process(self, cand: Candidate) -> Iterable[tuple[str, UrlEntry]]:  # type: ignore[override]
         key = normalize_url(cand.url) if cand.url else "\x00" + cand.id
-        yield key, (cand.id, cand.location, cand.place, self._blocked(cand.url))
+        yield key, (cand.id, cand.place, self._blocked(cand.url))
 
 
 class _UrlFoldFn(beam.DoFn):
     """One URL group: its blocklisted candidates are dropped (they share a normalized URL, hence a host, so
-    a group is blocked as a whole), the others fold to the smallest (id, location): the survivor is kept,
-    the others are `duplicate_url` copies of it. Two streaming passes over the (re-iterable) group."""
+    a group is blocked as a whole), the others fold to the smallest id (ids are unique by now): the survivor
+    is kept, the others are `duplicate_url` copies of it. Two streaming passes over the (re-iterable) group."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,23 +141,23 @@ class _UrlFoldFn(beam.DoFn):
         survivor, allowed = None, 0
         for entry in group:
             self._counters.inc("docs_in")
-            if entry[3] is not None:
-                self._counters.inc(f"dropped:{entry[3][1]}")
-                yield entry[2], entry[3]
+            if entry[2] is not None:
+                self._counters.inc(f"dropped:{entry[2][1]}")
+                yield entry[1], entry[2]
                 continue
             allowed += 1
-            if survivor is None or entry[:2] < survivor[:2]:
+            if survivor is None or entry[0] < survivor[0]:
                 survivor = entry
         if survivor is None:
             return
         self._counters.inc("kept")
-        yield survivor[2], None
+        yield survivor[1], None
         if allowed > 1:
             copy = (STAGE, "duplicate_url", None, survivor[0])
             for entry in group:
-                if entry[3] is None and entry[2] != survivor[2]:
+                if entry[2] is None and entry[1] != survivor[1]:
                     self._counters.inc("dropped:duplicate_url")
-                    yield entry[2], copy
+                    yield entry[1], copy
 
 
 class FilterUrls(beam.PTransform):
