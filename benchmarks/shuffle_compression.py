@@ -105,7 +105,8 @@ def render(res: dict) -> list[str]:
             "plain-pickle MB per second of one core, best of 3.", "",
             *C.md_table(["documents", "n", "pickle MB", "encoded MB", "ratio", "compressed", "encode MB/s",
                          "decode MB/s", "pickle s / encode s"], rows), "",
-            "The ratios are `curate plan`'s `shuffle_html_ratio` and `shuffle_text_ratio` (pipeline/plan.py).",
+            "The text ratio is `curate plan`'s `shuffle_text_ratio` (pipeline/plan.py); raw HTML no longer "
+            "crosses a shuffle (ids and URLs are made unique on keys, before extraction).",
             end]
 
 

@@ -47,10 +47,13 @@ class Assumptions:
     bytes_per_token: float = 3.6        # kept text bytes per token (en ~4.2, zh ~2.9 with a 100k BPE vocabulary)
     parquet_ratio: float = 0.35         # zstd Parquet bytes per text byte
     band_key_bytes: int = 24            # per (band, document) in the LSH shuffle: band hash, doc key, framing
-    id_key_bytes: int = 200             # per record in the group by id: id, file range, position, location
-    # bytes a whole-document shuffle carries per document byte (transforms/shuffle.py: zstd level 1);
-    # measured by benchmarks/shuffle_compression.py (BENCHMARKS.md, "Shuffle encoding")
-    shuffle_html_ratio: float = 0.21
+    # the groups of keys before extraction (transforms/read.py, transforms/urls.py), per record; sized for
+    # Common Crawl WARC (ids ~50 B, locations ~130 B: relative path + WARC-Record-ID, URLs ~80 B)
+    id_key_bytes: int = 280             # group by id: id, range id, position, location, URL
+    url_key_bytes: int = 160            # group by URL: normalized URL, id, place, blocklist verdict
+    verdict_bytes: int = 24             # group by range: range id, position, verdict
+    # bytes a whole-document shuffle carries per text byte (transforms/shuffle.py: zstd level 1); measured
+    # by benchmarks/shuffle_compression.py (BENCHMARKS.md, "Shuffle encoding")
     shuffle_text_ratio: float = 0.85
     rejected_row_bytes: int = 120       # a rejected/ row without its text (ids, stage, reason, location, scores)
     worker_cores: int = 4
@@ -114,16 +117,15 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     bands = cfg.near_dedup.bands or 17   # bands: null -> chosen from the threshold (0.7 -> 17 x 5)
     shuffle = nd["docs_in"] * bands * a.band_key_bytes if nd else 0
     docs_read = (input_bytes - html_bytes) / a.doc_bytes + pages
-    # stages that shuffle whole documents: URL dedup still carries the raw HTML of WARC pages (extraction
-    # comes after it); exact dedup (group by content) and near-dedup's last join (cluster ids onto
-    # documents) carry text. The read stage's group by id carries keys (transforms/read.py: each range is
-    # read twice), not documents.
+    # stages that shuffle whole documents: exact dedup (group by content) and near-dedup's last join
+    # (cluster ids onto documents), both text (compressed on the wire by its measured ratio). Ids and URLs
+    # are made unique on keys before extraction (transforms/read.py: each range is read twice), so the raw
+    # HTML of WARC pages never crosses a shuffle.
     by_stage = {r["stage"]: r["bytes_in"] for r in rows}
-    # (compressed on the wire: raw HTML and text shrink by their measured ratios)
-    first = html_bytes * a.shuffle_html_ratio + (input_bytes - html_bytes) * a.shuffle_text_ratio
-    later_text = sum(by_stage.get(s, 0) for s in ("exact_dedup", "near_dedup"))
-    document_shuffle = first * survival["read"] + later_text * a.shuffle_text_ratio
-    id_shuffle = docs_read * a.id_key_bytes
+    document_shuffle = sum(by_stage.get(s, 0) for s in ("exact_dedup", "near_dedup")) * a.shuffle_text_ratio
+    urls_in = next(r["docs_in"] for r in rows if r["stage"] == "urls")
+    key_shuffle = (docs_read * (a.id_key_bytes + a.verdict_bytes)
+                   + (urls_in * a.url_key_bytes if cfg.urls.dedup else 0))
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
     return {
@@ -132,7 +134,7 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
         "throughput": {"efficiency": eff, "source": tp.get("efficiency_source")},
         "stages": rows, "core_hours": core_hours,
         "wall_hours": core_hours / cores,
-        "minhash_shuffle_bytes": shuffle, "id_shuffle_bytes": id_shuffle, "document_shuffle_bytes": document_shuffle,
+        "minhash_shuffle_bytes": shuffle, "key_shuffle_bytes": key_shuffle, "document_shuffle_bytes": document_shuffle,
         "kept_text_bytes": kept_bytes, "kept_docs": kept_docs,
         "tokens_available": tokens_available, "tokens_in_phases": tokens_wanted,
         "curated_bytes": kept_bytes * a.parquet_ratio + kept_docs * 200,
@@ -166,10 +168,10 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
         f"total: {p['core_hours']:,.0f} core-hours; wall {p['wall_hours']:,.1f} h on {p['workers']} workers x "
         f"{p['worker_cores']} cores",
         f"MinHash shuffle: {_si(p['minhash_shuffle_bytes'])} (documents at near-dedup x bands x "
-        f"{a['band_key_bytes']} B); group by id: {_si(p['id_shuffle_bytes'])} of keys (records read x "
-        f"{a['id_key_bytes']} B); whole-document shuffles (URL dedup with raw HTML, exact dedup, near-dedup's "
-        f"last join; zstd-compressed: HTML x {a['shuffle_html_ratio']}, text x {a['shuffle_text_ratio']}): "
-        f"{_si(p['document_shuffle_bytes'])}",
+        f"{a['band_key_bytes']} B); groups by id, URL and range: {_si(p['key_shuffle_bytes'])} of keys "
+        f"(records read x ({a['id_key_bytes']} + {a['verdict_bytes']}) B, documents at urls x "
+        f"{a['url_key_bytes']} B); whole-document shuffles (exact dedup, near-dedup's last join; "
+        f"zstd-compressed text x {a['shuffle_text_ratio']}): {_si(p['document_shuffle_bytes'])}",
         f"kept: {_si(p['kept_text_bytes'])} of text, {p['kept_docs']:,.0f} documents, "
         f"~{p['tokens_available'] / 1e9:,.0f}B tokens at {a['bytes_per_token']} bytes/token; the phases ask for "
         f"{p['tokens_in_phases'] / 1e9:,.0f}B"

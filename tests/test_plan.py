@@ -3,6 +3,7 @@ measured throughputs, so each figure is checked against the same arithmetic done
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -36,13 +37,23 @@ def test_plan_is_arithmetic_on_its_inputs():
     pages = 400e12 * 0.9 / a.page_bytes
     assert stages["extract"]["core_hours"] == pytest.approx(pages / tp["extract_pages_per_s"] / tp["efficiency"] / 3600)
     assert p["minhash_shuffle_bytes"] == pytest.approx(stages["near_dedup"]["docs_in"] * 17 * a.band_key_bytes)
-    first = 400e12 * 0.9 * a.shuffle_html_ratio + 400e12 * 0.1 * a.shuffle_text_ratio  # URL dedup: raw HTML
     later = (stages["exact_dedup"]["bytes_in"] + stages["near_dedup"]["bytes_in"]) * a.shuffle_text_ratio
-    assert p["document_shuffle_bytes"] == pytest.approx(first * survival["read"] + later)
-    assert p["id_shuffle_bytes"] == pytest.approx(stages["read"]["docs_in"] * a.id_key_bytes)   # keys, not documents
+    assert p["document_shuffle_bytes"] == pytest.approx(later)   # no raw HTML: ids and URLs on keys
+    keys = (stages["read"]["docs_in"] * (a.id_key_bytes + a.verdict_bytes)     # groups by id and by range
+            + stages["urls"]["docs_in"] * a.url_key_bytes)                     # group by URL
+    assert p["key_shuffle_bytes"] == pytest.approx(keys)
     assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
     assert p["tokens_in_phases"] == 1_600_000_000_000
     assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)
+
+
+def test_without_url_dedup_no_url_group_is_planned():
+    cfg = load_config(INTERNLM)
+    a = Assumptions(html_share=0.9)
+    on, off = (plan(c, 400 * 10**12, 500, a) for c in (cfg, dataclasses.replace(
+        cfg, urls=dataclasses.replace(cfg.urls, dedup=False))))
+    urls_in = next(r["docs_in"] for r in on["stages"] if r["stage"] == "urls")
+    assert on["key_shuffle_bytes"] - off["key_shuffle_bytes"] == pytest.approx(urls_in * a.url_key_bytes)
 
 
 def test_stages_the_config_turns_off_are_not_planned():

@@ -145,3 +145,15 @@ def test_report_renders_in_headless_chromium_with_every_plot_and_no_console_erro
     broken.write_text("<!doctype html><img src='missing.png'><script>console.error('boom')</script>")
     _, messages = _render(broken.as_uri())
     assert ("error", "boom") in messages and len(messages) >= 2
+
+
+def test_step_times_name_each_stage_including_the_url_filter_inside_the_read(run):
+    """timings.json's Beam steps are the graph's stage labels; FilterUrls, applied inside the read, is its own."""
+    from pipeline.run import step_name
+
+    assert step_name("Read/FilterUrls/GroupByUrl/Read") == "FilterUrls"
+    assert step_name("Read/ReadAgain/ParDo(_EmitRangeFn)") == "Read"
+    assert step_name("Read/FilterUrlsX") == "Read"
+    steps = json.loads((run / "report" / "timings.json").read_text())["beam_steps"]
+    assert {"curation/Read", "curation/FilterUrls", "curation/FilterRules", "mixing/Tokenize"} <= set(steps)
+    assert all(s.count("/") == 1 for s in steps)

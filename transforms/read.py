@@ -1,6 +1,7 @@
 """ReadDocuments: list input files, split them into ranges, read records into `Document`s.
 
-Input: the pipeline root. Output (main): `Document`; tagged `REJECTED`: `Rejected` dead letters (stage
+Input: the pipeline root. Output (main): `Document`; tagged `DROPPED`: Documents the key filter dropped;
+tagged `REJECTED`: `Rejected` dead letters (stage
 `read`: invalid_json, not_object, missing_text, bad_type:<field>, invalid_utf8, truncated_file, duplicate_id,
 not_html, bad_warc_record, too_large); tagged `COUNTS`: (`<source>\t<relpath>`, records) per range, so
 records read per file are an output and exact on every runner. A record is a non-blank line; blank lines
@@ -9,11 +10,13 @@ are not records. A UTF-8 byte-order mark at the start of a file is not part of i
 Work distribution: files are listed at run time (so globs on gs:// or s3:// resolve on the workers),
 uncompressed files are split into byte ranges of `read.split_bytes` (a line belongs to the range holding
 its first byte), compressed files are one range each (gzip is not splittable). Ranges are Reshuffled
-before reading. Each range is read twice: the first read sends only each document's id and place (range,
-position, location) through the group by id, the second turns the range's decisions into documents and
-`duplicate_id` dead letters. So no document crosses a shuffle to make ids unique (a whole-document group
-by id moved every input document once more: 98 MB of the 100 MB benchmark corpus), for a second
-decompression and parse of the input.
+before reading. Each range is read twice: the first read sends only each document's id and place (range
+id, position, location, URL) through the group by id; the first occurrence of each id goes, as a
+`Candidate`, through the key filter (FilterUrls: blocklists and the group by URL, transforms/urls.py);
+the verdicts go back to their range, and the second read turns them into documents, `duplicate_id` dead
+letters and the key filter's drops (DROPPED: Documents marked `<stage>:<reason>`). So no document
+crosses a shuffle before extraction (whole-document groups by id and by URL moved every input document
+twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second decompression and parse of the input.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
