@@ -124,8 +124,8 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
     # FilterUrls decides on the read's keys (its step: Read/FilterUrls); its drops leave the read as Documents
     read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read, key_filter=FilterUrls(cfg.urls))
     docs = read["docs"]                                       # Document
-    dropped: dict[str, beam.PCollection] = {"FilterUrls": read[ReadDocuments.DROPPED]}  # stage label -> Documents
-    #                                                           marked "<stage>:<reason>"
+    # stage label -> its dropped Documents, marked "<stage>:<reason>"
+    dropped: dict[str, beam.PCollection] = {"FilterUrls": read[ReadDocuments.DROPPED]}
     stages: list[tuple[str, beam.PTransform]] = [
         ("ExtractText", ExtractText(cfg.extract)),
         ("Normalize", NormalizeText(cfg.normalize)),

@@ -37,12 +37,15 @@ class Document:
     decision: str = KEEP         # "keep" or "<stage>:<reason>" (annotate mode keeps dropped documents)
     raw: bytes | None = None     # undecoded HTML of a WARC response, until ExtractText replaces it by text
 
-    def dropped(self, stage: str, reason: str, detail: str | None = None) -> Document:
+    def dropped(self, stage: str, reason: str, detail: str | None = None,
+                duplicate_of: str | None = None) -> Document:
         """A copy marking this document as dropped by `stage` for `reason`; `detail` (what matched: a list,
-        a benchmark, a score) goes to `meta["drop_detail"]` and so to `rejected.detail`."""
-        if detail is None:
+        a benchmark, a score) goes to `meta["drop_detail"]`, `duplicate_of` (the id of the copy a dedup
+        stage kept) to `meta["duplicate_of"]`, and so to `rejected.detail`."""
+        extra = {k: v for k, v in (("drop_detail", detail), ("duplicate_of", duplicate_of)) if v is not None}
+        if not extra:
             return dataclasses.replace(self, decision=f"{stage}:{reason}")
-        return dataclasses.replace(self, decision=f"{stage}:{reason}", meta={**self.meta, "drop_detail": detail})
+        return dataclasses.replace(self, decision=f"{stage}:{reason}", meta={**self.meta, **extra})
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
         # pickle as a tuple of field values: no field names or per-field setattr (transforms/shuffle.py)

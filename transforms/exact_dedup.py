@@ -65,7 +65,7 @@ def others(docs: Iterable[Document], kept: tuple[str, str]) -> Iterator[Document
 
 def mark_duplicate(doc: Document, stage: str, reason: str, survivor: Document) -> Document:
     """`doc` dropped as a copy of `survivor` (its id goes to `rejected.detail`)."""
-    return dataclasses.replace(doc.dropped(stage, reason), meta={**doc.meta, "duplicate_of": survivor.id})
+    return doc.dropped(stage, reason, duplicate_of=survivor.id)
 
 
 def _key_by_content(doc: Document) -> tuple[str, Document]:

@@ -533,9 +533,8 @@ class _ApplyClustersFn(beam.DoFn):
                 yield doc
             else:
                 self._counters.inc("dropped:near_duplicate")
-                dropped = dataclasses.replace(doc.dropped(STAGE, "near_duplicate"),
-                                              meta={**doc.meta, "duplicate_of": winner_id})
-                yield pvalue.TaggedOutput(DeduplicateNearDuplicates.REJECTED, dropped)
+                yield pvalue.TaggedOutput(DeduplicateNearDuplicates.REJECTED,
+                                          doc.dropped(STAGE, "near_duplicate", duplicate_of=winner_id))
 
 
 def _in_cluster(doc: Document) -> bool:

@@ -154,13 +154,14 @@ class Candidate(NamedTuple):
     id: str
     location: str
     url: str | None
-    place: tuple[int, int]
+    place: Place
 
 
 # What a key filter decides for a Candidate, (place, verdict): verdict None keeps the document, else
-# (stage, reason, detail, duplicate_of) drops it (`mark_dropped`). Plain tuples: they cross a group.
+# (stage, reason, detail, duplicate_of) drops it (`Document.dropped(*verdict)`). Plain tuples: they cross a group.
 Verdict = tuple[str, str, str | None, str | None] | None
-Place = tuple[int, int, str, str | None]   # what the group by id carries: (range id, ordinal, location, url)
+Place = tuple[int, int]                    # (range id, ordinal): where the second read finds a document
+IdRecord = tuple[int, int, str, str | None]   # what the group by id carries: (range id, ordinal, location, url)
 
 
 # ---------------------------------------------------------------- pure functions
@@ -589,7 +590,7 @@ _COUNT_EVERY = 1000  # records between two increments of read's docs_in counter
 
 
 def range_key(fr: FileRange) -> str:
-    """A file range as a string (the key its records' decisions are grouped under); `file_range` inverts it."""
+    """A file range as a string (what `range_id` hashes and the second read gets); `file_range` inverts it."""
     return json.dumps([fr.source, fr.path, fr.relpath, fr.start, fr.end])
 
 
@@ -613,7 +614,7 @@ def first_occurrence(location: str, key: int, ordinal: int) -> tuple[str, int, s
     return location, -1, location, key, ordinal
 
 
-def id_decisions(seen: Iterable[Place]) -> Iterator[tuple[Place, str | None]]:
+def id_decisions(seen: Iterable[IdRecord]) -> Iterator[tuple[IdRecord, str | None]]:
     """The records of one id, each as (range id, ordinal, location, url): (record, None) for the first
     occurrence, (record, the first occurrence's location) for every other one. Two streaming passes over
     the (re-iterable) group."""
@@ -629,16 +630,6 @@ def duplicate_id(doc: Document, first_location: str) -> Rejected:
     return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
                     text=doc.text[:2000] if doc.raw is None else None, detail=first_location,
                     chars=len(doc.text) if doc.raw is None else len(doc.raw))
-
-
-def mark_dropped(doc: Document, verdict: tuple[str, str, str | None, str | None]) -> Document:
-    """`doc` dropped as a key filter decided: verdict = (stage, reason, detail, duplicate_of), where
-    `detail` goes to `meta["drop_detail"]` and `duplicate_of` (a survivor's id) to `meta["duplicate_of"]`."""
-    stage, reason, detail, duplicate_of = verdict
-    marked = doc.dropped(stage, reason, detail)
-    if duplicate_of is None:
-        return marked
-    return dataclasses.replace(marked, meta={**marked.meta, "duplicate_of": duplicate_of})
 
 
 class _RangeReader(beam.DoFn):
@@ -711,7 +702,7 @@ class _DecideIdsFn(beam.DoFn):
         self._filtered = filtered
         self._counters = StageCounters(STAGE)
 
-    def process(self, element: tuple[str, Iterable[Place]]) -> Iterable[Any]:
+    def process(self, element: tuple[str, Iterable[IdRecord]]) -> Iterable[Any]:
         doc_id, seen = element
         for (key, ordinal, location, url), first in id_decisions(seen):
             if first is not None:
@@ -725,7 +716,7 @@ class _DecideIdsFn(beam.DoFn):
                 yield key, (ordinal, None)
 
 
-def _by_range(decided: tuple[tuple[int, int], Verdict]) -> tuple[int, tuple[int, Verdict]]:
+def _by_range(decided: tuple[Place, Verdict]) -> tuple[int, tuple[int, Verdict]]:
     (key, ordinal), verdict = decided
     return key, (ordinal, verdict)
 
@@ -756,7 +747,7 @@ class _EmitRangeFn(_RangeReader):
             elif verdict[0] == STAGE:
                 yield pvalue.TaggedOutput(ReadDocuments.REJECTED, duplicate_id(item, verdict[2]))
             else:
-                yield pvalue.TaggedOutput(ReadDocuments.DROPPED, mark_dropped(item, verdict))
+                yield pvalue.TaggedOutput(ReadDocuments.DROPPED, item.dropped(*verdict))
 
 
 class ReadDocuments(beam.PTransform):

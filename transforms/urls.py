@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import apache_beam as beam
 
 from transforms.counters import StageCounters
-from transforms.read import Candidate, Verdict
+from transforms.read import Candidate, Place, Verdict
 from transforms.runtime import tune_process
 
 STAGE = "urls"
@@ -102,7 +102,7 @@ class _BlocklistFn(beam.DoFn):
             with FileSystems.open(path) as fh:
                 self._lists.append((list_name(path), frozenset(parse_blocklist(fh.read().decode("utf-8")))))
 
-    def process(self, cand: Candidate) -> Iterable[tuple[tuple[str, int], Verdict]]:
+    def process(self, cand: Candidate) -> Iterable[tuple[Place, Verdict]]:
         self._counters.inc("docs_in")
         verdict = self._blocked(cand.url)
         self._counters.inc("kept" if verdict is None else f"dropped:{verdict[1]}")
@@ -114,7 +114,7 @@ class _BlocklistFn(beam.DoFn):
         return None if hit is None else (STAGE, f"blocked_domain:{hit[0]}", hit[1], None)
 
 
-UrlEntry = tuple[str, tuple[int, int], Verdict]   # (id, place, blocked verdict or None)
+UrlEntry = tuple[str, Place, Verdict]   # (id, place, blocked verdict or None)
 
 
 class _KeyByUrlFn(_BlocklistFn):
@@ -136,7 +136,7 @@ class _UrlFoldFn(beam.DoFn):
         super().__init__()
         self._counters = StageCounters(STAGE)
 
-    def process(self, element: tuple[str, Iterable[UrlEntry]]) -> Iterable[tuple[tuple[str, int], Verdict]]:
+    def process(self, element: tuple[str, Iterable[UrlEntry]]) -> Iterable[tuple[Place, Verdict]]:
         group = element[1]
         survivor, allowed = None, 0
         for entry in group:
