@@ -58,11 +58,33 @@ class RunResult:
     done: tuple[str, ...] = ()      # stages this run did
 
 
+class CachedViewOptions(PipelineOptions):
+    """PipelineOptions whose `view_as` builds each view once.
+
+    Beam 2.77 reads `--disable_beartype` in every type-hint check (`typehints.is_consistent_with` calls
+    `get_pipeline_options().view_as(TypeOptions)`), and each `view_as` constructs a new options object,
+    which registers every known option with argparse and parses the flags again: about 0.25 ms, some
+    2,500 times while the curation graph is built (0.6 s of a run's start on this machine). All views of
+    one options object share its values (`_all_options`), so a view built once serves every later call;
+    writes through a view still reach the shared values. The cache is not pickled or deep-copied (Beam's
+    `Pipeline` deep-copies its options): a copy builds its own."""
+
+    def view_as(self, cls: type[Any]) -> Any:
+        views = self.__dict__.setdefault("_views", {})
+        view = views.get(cls)
+        if view is None:
+            view = views[cls] = super().view_as(cls)
+        return view
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__getstate__().items() if k != "_views"}
+
+
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     """A pipeline on the runner named in `beam_args`, else Beam's FnApiRunner (in_memory by default;
     `--direct_running_mode=multi_processing --direct_num_workers=N` for processes). The plain DirectRunner
     is never chosen implicitly: on Beam 2.77 it first tries to download the Prism runner."""
-    options = PipelineOptions(beam_args)
+    options = CachedViewOptions(beam_args)
     if options.view_as(beam.options.pipeline_options.DirectOptions).direct_running_mode == "multi_threading":
         raise ConfigError("--direct_running_mode=multi_threading is not supported: on Beam 2.77 it drops "
                           "elements at GroupByKey; use in_memory or multi_processing")

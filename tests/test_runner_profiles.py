@@ -111,3 +111,31 @@ def test_curate_run_with_unset_profile_variables_exits_2_with_one_line(tmp_path,
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("curate:")]
     assert err == [f"curate: error: --runner-profile {PROFILES / 'dataflow.yaml'}: set GCP_PROJECT, GCP_REGION, "
                    "CURATE_BUCKET in the environment"]
+
+
+def test_cached_view_options_build_each_view_once_and_share_values(monkeypatch):
+    import copy
+    import pickle
+
+    from apache_beam.options.pipeline_options import DirectOptions, TypeOptions
+
+    built = []
+    original = PipelineOptions.view_as
+    monkeypatch.setattr(PipelineOptions, "view_as", lambda self, cls: built.append(cls) or original(self, cls))
+    options = pipeline.run.CachedViewOptions(["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    for _ in range(3):
+        assert options.view_as(TypeOptions).disable_beartype is False
+    assert built == [TypeOptions]
+    direct = options.view_as(DirectOptions)
+    assert direct is options.view_as(DirectOptions) and direct.direct_num_workers == 2
+    options.view_as(StandardOptions).runner = "PortableRunner"  # a write through one view reaches every view
+    assert options.get_all_options()["runner"] == "PortableRunner"
+    for twin in (copy.deepcopy(options), pickle.loads(pickle.dumps(options))):  # copies start without views
+        assert "_views" not in twin.__dict__
+        assert twin.view_as(DirectOptions).direct_num_workers == 2
+        assert twin.view_as(StandardOptions).runner == "PortableRunner"
+
+
+def test_pipelines_use_cached_view_options():
+    p = pipeline.run.make_pipeline(["--direct_running_mode=in_memory"])
+    assert isinstance(p.options, pipeline.run.CachedViewOptions)
