@@ -23,7 +23,9 @@ Steps (each PCollection's shape in the comments of `expand`):
    `verify: exact` the joins carry the two shingle-hash sets instead (`minhash_inputs`, 4 bytes per
    shingle instead of 4 x num_perm bytes per document) and the exact Jaccard decides.
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
-   followed by a convergence check that fails the run loudly if labels still changed in the last round.
+   one GroupByKey each: a node's group holds its adjacency and the labels sent to it, and the round
+   passes both on (no join of labels with the adjacency per round). Then a convergence check fails the
+   run loudly if labels still changed in the last round.
 7. Survivor per component by `survivor_priority`: by default highest quality_score, then newest
    crawl_date (InternLM2 kept the newest dump), then longest text; the smallest id breaks ties. Dropped
    members name the survivor (`rejected.detail`).
@@ -456,31 +458,57 @@ def _both_directions(edge: tuple[int, int]) -> Iterator[tuple[int, int]]:
     yield b, a
 
 
-def _propagate(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, int]]:
+# the tags of a node's group in a propagation round (transforms/near_dedup.py: DeduplicateNearDuplicates)
+_ADJ, _LABEL, _SELF = 0, 1, 2
+
+
+def _first_messages(edge: tuple[int, int]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """Round 0's group from one directed edge (node, neighbour): the adjacency entry, and the node's first
+    label, itself (sent once per edge; the minimum is what counts)."""
+    node, neighbour = edge
+    yield node, (_ADJ, neighbour)
+    yield node, (_LABEL, node)
+
+
+def _smallest_label(values: Iterable[tuple[int, int]]) -> int:
+    return min(value for tag, value in values if tag != _ADJ)
+
+
+def _propagate(element: tuple[int, Iterable[tuple[int, int]]]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """One round of min-label propagation on a node's group: its label is the smallest label it was sent
+    (its own among them); the node keeps its adjacency and sends that label to itself (tagged _SELF: the
+    label the next round compares against) and to each neighbour. Two passes over the group (Beam's
+    grouped values are re-iterable): a hub's neighbours and labels are streamed, never collected."""
     node, values = element
-    labels = small_values(values, "adj")["label"]
-    if not labels:
-        return
-    label = min(labels)
-    yield node, label
-    for neighbour in many_values(values, "adj"):  # a hub's neighbours are streamed
-        yield neighbour, label
+    label = _smallest_label(values)
+    yield node, (_SELF, label)
+    for tag, neighbour in values:
+        if tag == _ADJ:
+            yield node, (_ADJ, neighbour)
+            yield neighbour, (_LABEL, label)
 
 
-def _count_changed(element: tuple[int, Iterable[tuple[str, int]]]) -> int:
-    _, values = element
-    labels = small_values(values, "")  # both inputs hold one label per node
-    return int(min(labels["before"]) != min(labels["after"]))
+def _final_label(element: tuple[int, Iterable[tuple[int, int]]]) -> tuple[int, tuple[int, bool]]:
+    """(node, (label after the last round, whether that round changed it))."""
+    node, values = element
+    label = _smallest_label(values)
+    before = min(value for tag, value in values if tag == _SELF)
+    return node, (label, label != before)
+
+
+def _label(element: tuple[int, tuple[int, bool]]) -> tuple[int, int]:
+    node, (label, _) = element
+    return node, label
+
+
+def _changed(element: tuple[int, tuple[int, bool]]) -> int:
+    return int(element[1][1])
 
 
 def _check_converged(changed: int, rounds: int) -> None:
     if changed:
         raise RuntimeError(f"near_dedup: connected components did not converge in {rounds} rounds "
                            f"({changed} labels still changing); raise near_dedup.max_rounds")
-
-
-def _self_label(node: int) -> tuple[int, int]:
-    return node, node
 
 
 def _member_of(element: tuple[int, tuple]) -> tuple[int, int]:
@@ -524,10 +552,10 @@ class _ApplyClustersFn(beam.DoFn):
         for doc in many_values(values, "doc"):
             if cluster is None:
                 self._counters.inc("kept")
-                yield dataclasses.replace(doc, cluster_id=f"{key:016x}", cluster_size=1)
+                yield doc.replace(cluster_id=f"{key:016x}", cluster_size=1)
                 continue
             label, winner, winner_id, size = cluster
-            doc = dataclasses.replace(doc, cluster_id=f"{label:016x}", cluster_size=size)
+            doc = doc.replace(cluster_id=f"{label:016x}", cluster_size=size)
             if key == winner:
                 self._counters.inc("kept")
                 yield doc
@@ -649,27 +677,20 @@ class DeduplicateNearDuplicates(beam.PTransform):
             | "Verify" >> beam.ParDo(_VerifyFn(cfg.threshold, cfg.verify))    # (a, b), J >= threshold
         )
         adjacency = verified | "BothDirections" >> beam.FlatMap(_both_directions)  # (node, neighbour)
-        labels = (
-            adjacency
-            | "Nodes" >> beam.Keys()
-            | "DistinctNodes" >> beam.Distinct()
-            | "InitialLabels" >> beam.Map(_self_label)                   # (node, label)
-        )
-        previous = labels
+        # Connected components: L0(v) = v, L(r+1)(v) = min(L(r)(v), L(r)(u) for each neighbour u). Round r
+        # groups, per node, its adjacency with the labels it was sent; `_propagate` keeps the adjacency and
+        # sends the smallest label on, into round r+1's group: one GroupByKey per round, no join.
+        groups = adjacency | "FirstMessages" >> beam.FlatMap(_first_messages) | "Round0Group" >> beam.GroupByKey()
         for r in range(cfg.max_rounds):
-            previous, labels = labels, (
-                {"label": labels, "adj": adjacency}
-                | f"Round{r}Join" >> GroupTagged()
-                | f"Round{r}Propagate" >> beam.FlatMap(_propagate)
-                | f"Round{r}Min" >> beam.CombinePerKey(min)
-            )
-        changed = (
-            {"before": previous, "after": labels}
-            | "ConvergenceJoin" >> GroupTagged()
-            | "Changed" >> beam.Map(_count_changed)
-            | "SumChanged" >> beam.CombineGlobally(sum)
-        )
-        _ = changed | "CheckConverged" >> beam.Map(_check_converged, cfg.max_rounds)
+            groups = (groups
+                      | f"Round{r}Propagate" >> beam.FlatMap(_propagate)
+                      | f"Round{r + 1}Group" >> beam.GroupByKey())
+        final = groups | "FinalLabels" >> beam.Map(_final_label)  # (node, (label, changed in the last round))
+        labels = final | "Labels" >> beam.Map(_label)
+        _ = (final
+             | "Changed" >> beam.Map(_changed)
+             | "SumChanged" >> beam.CombineGlobally(sum)
+             | "CheckConverged" >> beam.Map(_check_converged, cfg.max_rounds))
         ranked = (
             {"label": labels, "rank": docs | "Ranks" >> beam.Map(_rank_of, cfg.survivor_priority)}
             | "JoinRanks" >> GroupTagged()
