@@ -556,13 +556,13 @@ class _DecontamFn(beam.DoFn):
             self._counters.inc("removed_chars", decision.removed_chars)
         scores = decision.scores(mode)
         if scores:
-            doc = dataclasses.replace(doc, scores={**doc.scores, **scores})
+            doc = doc.replace(scores={**doc.scores, **scores})
         if decision.reason:
             self._counters.inc(f"dropped:{decision.reason}")
             yield pvalue.TaggedOutput(Decontaminate.REJECTED, doc.dropped(STAGE, decision.reason, decision.detail))
             return
         self._counters.inc("kept")
-        yield doc if decision.text is doc.text else dataclasses.replace(doc, text=decision.text)
+        yield doc if decision.text is doc.text else doc.replace(text=decision.text)
 
 
 class Decontaminate(beam.PTransform):

@@ -1,7 +1,7 @@
 """The record types that flow between stages.
 
 `Document` is the one record type between stages (frozen; stages return modified copies with
-`dataclasses.replace`). `Rejected` is a dead letter: a record that could not become a document, or a
+`Document.replace`). `Rejected` is a dead letter: a record that could not become a document, or a
 document that a stage dropped, with the stage and the reason.
 """
 
@@ -37,6 +37,19 @@ class Document:
     decision: str = KEEP         # "keep" or "<stage>:<reason>" (annotate mode keeps dropped documents)
     raw: bytes | None = None     # undecoded HTML of a WARC response, until ExtractText replaces it by text
 
+    def replace(self, **changes: Any) -> Document:
+        """A copy with `changes`, as `dataclasses.replace` makes it (no field has init=False and there is no
+        __post_init__), without its per-call field introspection and the frozen __init__'s one
+        object.__setattr__ per field: 0.8 us instead of 4.6 us here, for a copy that most stages make of
+        every document they change."""
+        if not _FIELDS.issuperset(changes):
+            raise TypeError(f"Document has no field {sorted(set(changes) - _FIELDS)[0]!r}")
+        new = object.__new__(Document)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return new
+
     def dropped(self, stage: str, reason: str, detail: str | None = None,
                 duplicate_of: str | None = None) -> Document:
         """A copy marking this document as dropped by `stage` for `reason`; `detail` (what matched: a list,
@@ -44,12 +57,15 @@ class Document:
         stage kept) to `meta["duplicate_of"]`, and so to `rejected.detail`."""
         extra = {k: v for k, v in (("drop_detail", detail), ("duplicate_of", duplicate_of)) if v is not None}
         if not extra:
-            return dataclasses.replace(self, decision=f"{stage}:{reason}")
-        return dataclasses.replace(self, decision=f"{stage}:{reason}", meta={**self.meta, **extra})
+            return self.replace(decision=f"{stage}:{reason}")
+        return self.replace(decision=f"{stage}:{reason}", meta={**self.meta, **extra})
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
         # pickle as a tuple of field values: no field names or per-field setattr (transforms/shuffle.py)
         return document_from_fields, (document_to_fields(self),)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Document))
 
 
 @dataclasses.dataclass(frozen=True)

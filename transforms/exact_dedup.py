@@ -88,7 +88,7 @@ class _FoldGroupFn(beam.DoFn):
         for doc in copies:
             self._counters.inc("docs_in")
             self._counters.inc("dropped:duplicate")
-            copy = dataclasses.replace(mark_duplicate(doc, STAGE, "duplicate", survivor), cluster_id=digest)
+            copy = mark_duplicate(doc, STAGE, "duplicate", survivor).replace(cluster_id=digest)
             yield pvalue.TaggedOutput(DeduplicateExact.REJECTED, copy)
 
 

@@ -237,7 +237,7 @@ class _ExtractFn(beam.DoFn):
         self._counters.inc("docs_in")
         res = self._extractor.extract(doc.raw, doc.meta.get("http_charset"), doc.url)
         meta = {**doc.meta, "lang_hint": res.lang_hint} if res.lang_hint and not res.reason else dict(doc.meta)
-        doc = dataclasses.replace(doc, raw=None, text=res.text or "", meta=meta)
+        doc = doc.replace(raw=None, text=res.text or "", meta=meta)
         if res.reason:
             self._counters.inc(f"dropped:{res.reason}")
             yield pvalue.TaggedOutput(ExtractText.REJECTED, doc.dropped(STAGE, res.reason))

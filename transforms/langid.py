@@ -287,12 +287,12 @@ class _LangIdFn(beam.DoFn):
         for doc in fixed:
             self._counters.inc("docs_in")
             self._counters.inc("kept")
-            yield dataclasses.replace(doc, lang_score=1.0, script=detect_script(doc.text))
+            yield doc.replace(lang_score=1.0, script=detect_script(doc.text))
         results = identify_batch(self._model, [d.text for d in predict], self._cfg)
         for doc, res in zip(predict, results, strict=True):
             self._counters.inc("docs_in")
             lang, reason = decide(res.lang, res.score, self._cfg)
-            doc = dataclasses.replace(doc, lang=lang, lang_score=round(res.score, 6), script=res.script,
+            doc = doc.replace(lang=lang, lang_score=round(res.score, 6), script=res.script,
                                       lang_mixed=res.mixed, lang_shares=res.shares)
             self._counters.inc(f"lang:{lang}")
             if res.mixed:

@@ -119,7 +119,7 @@ class _NormalizeFn(beam.DoFn):
             yield pvalue.TaggedOutput(NormalizeText.REJECTED, doc.dropped(STAGE, "empty"))
             return
         self._counters.inc("kept")
-        yield doc if text == doc.text else dataclasses.replace(doc, text=text)
+        yield doc if text == doc.text else doc.replace(text=text)
 
 
 class NormalizeText(beam.PTransform):

@@ -15,7 +15,6 @@ Metrics namespace `exact_dedup`: `paragraphs_removed`, `docs_changed`, `dropped:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -85,7 +84,7 @@ class _RemoveFn(beam.DoFn):
                                           doc.dropped(STAGE, "duplicate_paragraphs"))
                 continue
             self._counters.inc("docs_changed")
-            yield dataclasses.replace(doc, text=text)
+            yield doc.replace(text=text)
 
 
 class DeduplicateParagraphs(beam.PTransform):

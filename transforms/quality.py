@@ -252,7 +252,7 @@ class _Model:
 
 
 def _scored(doc: Document, score: float) -> Document:
-    return dataclasses.replace(doc, quality_score=score, scores={**doc.scores, "quality_score": score})
+    return doc.replace(quality_score=score, scores={**doc.scores, "quality_score": score})
 
 
 class _ScoreFn(beam.DoFn):

@@ -135,7 +135,7 @@ def limit_size(doc: Document, cfg: ReadConfig) -> Document | Rejected:
     head = doc.text[:cfg.max_doc_chars]
     cut = head.rfind("\n")
     text = head[:cut] if cut > 0 else head
-    return dataclasses.replace(doc, text=text, meta={**doc.meta, "cut_from_chars": str(size)})
+    return doc.replace(text=text, meta={**doc.meta, "cut_from_chars": str(size)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -531,14 +531,14 @@ def _warc_content(record: Any, src: SourceConfig, doc_id: str, location: str, re
                    license=src.license, lang=src.lang, meta={"warc_record_id": record_id} if record_id else {})
     if record.rec_type == "conversion":
         try:
-            return dataclasses.replace(doc, text=record.content_stream().read().decode("utf-8"))
+            return doc.replace(text=record.content_stream().read().decode("utf-8"))
         except UnicodeDecodeError:
             return Rejected(doc.id, src.name, STAGE, "invalid_utf8", location)
     mime, charset = _http_content_type(record)
     if mime not in HTML_TYPES:  # decided before reading: a video payload is never loaded
         return Rejected(doc.id, src.name, STAGE, "not_html", location, detail=mime or None)
     meta = {**doc.meta, "http_charset": charset} if charset else doc.meta
-    return dataclasses.replace(doc, raw=record.content_stream().read(), meta=meta)
+    return doc.replace(raw=record.content_stream().read(), meta=meta)
 
 
 def _count_newlines(fh: Any, upto: int) -> int:

@@ -530,7 +530,7 @@ class _RulesFn(beam.DoFn):
         result = evaluate(doc.text, doc.lang, self._cfg.rule_sets_for(doc.source), cfg)
         reason = result.reason
         text = doc.text if reason else result.text  # a dropped document keeps its text as it came in
-        doc = dataclasses.replace(doc, text=text, scores={**doc.scores, **result.scores})
+        doc = doc.replace(text=text, scores={**doc.scores, **result.scores})
         if reason:
             self._counters.inc(f"dropped:{reason}")
             yield pvalue.TaggedOutput(FilterRules.REJECTED, doc.dropped(STAGE, reason))

@@ -449,14 +449,14 @@ class _SafetyFn(beam.DoFn):
         scores = {**doc.scores, **result.scores}
         if result.reason is not None:
             self._counters.inc(f"dropped:{result.reason}")
-            doc = dataclasses.replace(doc, scores=scores)
+            doc = doc.replace(scores=scores)
             yield pvalue.TaggedOutput(FilterSafety.REJECTED, doc.dropped(STAGE, result.reason, result.detail or ""))
             return
         for kind, n in result.redacted.items():
             if n:
                 self._counters.inc(f"redacted:{kind}", n)
         self._counters.inc("kept")
-        yield dataclasses.replace(doc, text=result.text, scores=scores)
+        yield doc.replace(text=result.text, scores=scores)
 
 
 class FilterSafety(beam.PTransform):
