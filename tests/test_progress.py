@@ -29,7 +29,7 @@ from pipeline.progress import (
 from pipeline.run import make_pipeline
 from tests.conftest import ROOT
 from transforms import counters
-from transforms.counters import PROGRESS_DIR_ENV, StageCounters
+from transforms.counters import PROGRESS_DIR_ENV, CountingDoFn, StageCounters
 
 
 class _Stream(io.StringIO):
@@ -245,13 +245,13 @@ def test_nothing_is_shown_when_disabled_or_when_nothing_was_counted():
 
 
 def test_the_final_block_of_an_attached_job_has_its_beam_counters():
-    class Count(beam.DoFn):
+    class Count(CountingDoFn):  # its counts reach Beam at the end of each bundle
         def __init__(self):
-            self._c = StageCounters("rules")
+            self._counters = StageCounters("rules")
 
         def process(self, x):
-            self._c.inc("docs_in")
-            self._c.inc("kept" if x % 3 else "dropped:short")
+            self._counters.inc("docs_in")
+            self._counters.inc("kept" if x % 3 else "dropped:short")
             yield x
 
     stream = _Stream(tty=False)

@@ -19,7 +19,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.atomic import write_atomic
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.mix import VALIDATION, PhaseConfig
 from transforms.pack import PackedRows
 
@@ -59,7 +59,7 @@ def shard_bytes(packed: PackedRows) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-class _WriteShardFn(beam.DoFn):
+class _WriteShardFn(CountingDoFn):
     def __init__(self, output: str, phases: Iterable[PhaseConfig]) -> None:
         super().__init__()
         self._output = output

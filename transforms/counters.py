@@ -1,7 +1,11 @@
 """Beam counters under one grammar: namespace = stage name; names `docs_in`, `kept`, `dropped:<reason>`.
 
 Counters are created once per DoFn instance (lazily, by name) and are for live progress only: the report
-reconciles from output rows, since attempted metrics double-count retries on some runners.
+reconciles from output rows, since attempted metrics double-count retries on some runners. An increment
+adds to the instance's own table; `flush` adds that table to Beam's counters at the end of each bundle
+(`CountingDoFn.finish_bundle`): one Beam increment per counter and bundle instead of one per document and
+counter (each looks up the bundle's metrics container: ~1.5 us, 0.5 s of a 1-worker run on the 100 MB
+benchmark corpus).
 
 Live progress for local runs (pipeline/progress.py): when `CURATE_PROGRESS_DIR` is set in a process's
 environment (the launcher sets it around a local Beam job; the FnApiRunner's worker subprocesses inherit
@@ -17,6 +21,7 @@ import os
 import threading
 import time
 
+import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 PROGRESS_DIR_ENV = "CURATE_PROGRESS_DIR"
@@ -118,20 +123,37 @@ class StageCounters:
     def __init__(self, stage: str) -> None:
         self._stage = stage
         self._counters: dict = {}
+        self._pending: dict[str, int] = {}
         self._live: _LiveCounts | None = None
         self._table: dict[str, int] = {}
 
     def __getstate__(self) -> dict:
-        return {"_stage": self._stage, "_counters": {}, "_live": None, "_table": {}}
+        return {"_stage": self._stage, "_counters": {}, "_pending": {}, "_live": None, "_table": {}}
 
     def inc(self, name: str, n: int = 1) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = Metrics.counter(self._stage, name)
-        counter.inc(n)
+        pending = self._pending
+        pending[name] = pending.get(name, 0) + n
         live = _live
         if live is not None:
             if self._live is not live:
                 self._live, self._table = live, live.table(self._stage)
             table = self._table
             table[name] = table.get(name, 0) + n
+
+    def flush(self) -> None:
+        """Adds the increments since the last flush to Beam's counters (call it before a bundle ends)."""
+        for name, n in self._pending.items():
+            counter = self._counters.get(name)
+            if counter is None:
+                counter = self._counters[name] = Metrics.counter(self._stage, name)
+            counter.inc(n)
+        self._pending.clear()
+
+
+class CountingDoFn(beam.DoFn):
+    """A DoFn that counts into `self._counters` (a StageCounters), flushed to Beam at the end of each bundle."""
+
+    _counters: StageCounters
+
+    def finish_bundle(self) -> None:
+        self._counters.flush()

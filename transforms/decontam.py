@@ -57,7 +57,7 @@ import xxhash
 from apache_beam import pvalue
 from apache_beam.utils import shared
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.scripts import UNSPACED_CHAR, is_unspaced
 
@@ -529,7 +529,7 @@ def _config_tag(cfg: DecontamConfig) -> str:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
 
 
-class _DecontamFn(beam.DoFn):
+class _DecontamFn(CountingDoFn):
     def __init__(self, cfg: DecontamConfig) -> None:
         super().__init__()
         self._cfg = cfg

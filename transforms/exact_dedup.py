@@ -18,7 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.hashing import content_hash
 from transforms.shuffle import GroupEncoded
@@ -72,7 +72,7 @@ def _key_by_content(doc: Document) -> tuple[str, Document]:
     return content_hash(doc.text), doc
 
 
-class _FoldGroupFn(beam.DoFn):
+class _FoldGroupFn(CountingDoFn):
     def __init__(self) -> None:
         super().__init__()
         self._counters = StageCounters(STAGE)

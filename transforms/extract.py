@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 
 STAGE = "extract"
@@ -215,7 +215,7 @@ def _serve() -> None:
 
 # ---------------------------------------------------------------- DoFn and transform
 
-class _ExtractFn(beam.DoFn):
+class _ExtractFn(CountingDoFn):
     def __init__(self, cfg: ExtractConfig) -> None:
         super().__init__()
         self._cfg = cfg

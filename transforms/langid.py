@@ -41,7 +41,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.utils import shared
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.runtime import tune_process
 from transforms.scripts import detect_script, document_script, has_ascii_letter, has_cjk_or_hangul, line_script_class
@@ -268,7 +268,7 @@ class _Model:
         self.model = load_model(path)
 
 
-class _LangIdFn(beam.DoFn):
+class _LangIdFn(CountingDoFn):
     def __init__(self, cfg: LangIdConfig) -> None:
         super().__init__()
         self._cfg = cfg

@@ -61,7 +61,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.hashing import hash64, unit_interval
 from transforms.tokenize import TokenizedDoc
 
@@ -665,7 +665,7 @@ def plan_mix(bases: Iterable[tuple], phases: Sequence[PhaseConfig], cfg: MixConf
 
 # ---------------------------------------------------------------- Beam
 
-class _AssignFn(beam.DoFn):
+class _AssignFn(CountingDoFn):
     def __init__(self, spec: MixSpec) -> None:
         super().__init__()
         self._spec = spec

@@ -52,7 +52,7 @@ import numpy as np
 import xxhash
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import KEEP, Document
 from transforms.hashing import doc_key, hash64
 from transforms.joins import GroupTagged, many_values, small_values
@@ -355,7 +355,7 @@ def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfi
 
 # ---------------------------------------------------------------- DoFns
 
-class _SignatureFn(beam.DoFn):
+class _SignatureFn(CountingDoFn):
     """Document -> (key, signature); with `verify: exact` also (key, shingle hashes) tagged SHINGLES."""
 
     SHINGLES = "shingles"
@@ -385,7 +385,7 @@ def _bands_of(element: tuple[int, bytes], bands: int, rows: int) -> Iterator[tup
         yield band, key
 
 
-class _BucketEdgesFn(beam.DoFn):
+class _BucketEdgesFn(CountingDoFn):
     def __init__(self) -> None:
         super().__init__()
         self._counters = StageCounters(STAGE)
@@ -433,7 +433,7 @@ def payload_jaccard(a: bytes, b: bytes, verify: str) -> float:
     return estimated_jaccard(a, b)
 
 
-class _VerifyFn(beam.DoFn):
+class _VerifyFn(CountingDoFn):
     def __init__(self, threshold: float, verify: str) -> None:
         super().__init__()
         self._threshold = threshold
@@ -540,7 +540,7 @@ def _members_with_cluster(element: tuple[int, Iterable[tuple[str, Any]]]) -> Ite
         yield node, (label, winner, rank[-1], size)  # rank[-1]: the survivor's document id
 
 
-class _ApplyClustersFn(beam.DoFn):
+class _ApplyClustersFn(CountingDoFn):
     def __init__(self) -> None:
         super().__init__()
         self._counters = StageCounters(STAGE)

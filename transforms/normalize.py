@@ -27,7 +27,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 
 STAGE = "normalize"
@@ -106,7 +106,7 @@ class NormalizeConfig:
     """No options yet: the steps above are the contract. Kept so the config section exists."""
 
 
-class _NormalizeFn(beam.DoFn):
+class _NormalizeFn(CountingDoFn):
     def __init__(self) -> None:
         super().__init__()
         self._counters = StageCounters(STAGE)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import apache_beam as beam
 import numpy as np
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.mix import TRAIN, VALIDATION, PhaseConfig, unit_hash
 from transforms.shuffle import decoded_group, encode_value
 from transforms.tokenize import TokenizedDoc
@@ -82,7 +82,7 @@ def expected_buckets(phases: Sequence[PhaseConfig]) -> list[tuple[str, str, int]
     return keys
 
 
-class _PackFn(beam.DoFn):
+class _PackFn(CountingDoFn):
     def __init__(self, phases: Sequence[PhaseConfig], seed: int, pad_id: int) -> None:
         super().__init__()
         self._seq_len = {p.name: p.seq_len for p in phases}

@@ -22,7 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.joins import GroupTagged, many_values, small_values
 
@@ -63,7 +63,7 @@ def _key_by_id(doc: Document) -> tuple[str, Document]:
     return doc.id, doc
 
 
-class _RemoveFn(beam.DoFn):
+class _RemoveFn(CountingDoFn):
     def __init__(self, unit: str) -> None:
         super().__init__()
         self._unit = unit

@@ -43,7 +43,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.utils import shared
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.hashing import hash64
 from transforms.langid import load_model
@@ -255,7 +255,7 @@ def _scored(doc: Document, score: float) -> Document:
     return doc.replace(quality_score=score, scores={**doc.scores, "quality_score": score})
 
 
-class _ScoreFn(beam.DoFn):
+class _ScoreFn(CountingDoFn):
     """Scores a batch; with `decide` (threshold or no filter) also keeps or drops."""
 
     def __init__(self, cfg: QualityConfig, decide: bool) -> None:
@@ -286,7 +286,7 @@ class _ScoreFn(beam.DoFn):
                 yield doc
 
 
-class _TopFractionFn(beam.DoFn):
+class _TopFractionFn(CountingDoFn):
     def __init__(self, seed: int) -> None:
         super().__init__()
         self._seed = seed

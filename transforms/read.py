@@ -67,7 +67,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document, Rejected
 from transforms.hashing import hash64
 from transforms.runtime import tune_process
@@ -632,7 +632,7 @@ def duplicate_id(doc: Document, first_location: str) -> Rejected:
                     chars=len(doc.text) if doc.raw is None else len(doc.raw))
 
 
-class _RangeReader(beam.DoFn):
+class _RangeReader(CountingDoFn):
     """Reads the records of file ranges; `_ScanRangeFn` and `_EmitRangeFn` read each range once each."""
 
     def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig) -> None:
@@ -691,7 +691,7 @@ class _ScanRangeFn(_RangeReader):
             yield pvalue.TaggedOutput(self.RANGES, (rid, range_key(fr)))
 
 
-class _DecideIdsFn(beam.DoFn):
+class _DecideIdsFn(CountingDoFn):
     """One id's records: every occurrence after the first is decided (`duplicate_id`); the first is kept,
     or handed to the key filter as a `Candidate` (tagged CANDIDATES) when there is one."""
 

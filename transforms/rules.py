@@ -56,7 +56,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.scripts import UNSPACED_CHAR
 
@@ -515,7 +515,7 @@ def apply_rules(text: str, lang: str | None, rule_sets: Iterable[str],
     return result.scores, result.reason
 
 
-class _RulesFn(beam.DoFn):
+class _RulesFn(CountingDoFn):
     def __init__(self, cfg: RulesConfig) -> None:
         super().__init__()
         self._cfg = cfg

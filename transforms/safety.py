@@ -68,7 +68,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.document import Document
 from transforms.scripts import UNSPACED_CHAR
 
@@ -428,7 +428,7 @@ def check_safety(text: str, matchers: Mapping[str, BlocklistMatcher], cfg: Safet
 
 # ---------------------------------------------------------------- Beam
 
-class _SafetyFn(beam.DoFn):
+class _SafetyFn(CountingDoFn):
     def __init__(self, cfg: SafetyConfig) -> None:
         super().__init__()
         self._cfg = cfg

@@ -21,7 +21,7 @@ import apache_beam as beam
 import numpy as np
 
 from tokenizer.wrapper import Tokenizer
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.runtime import tune_process
 
 STAGE = "tokenize"
@@ -44,7 +44,7 @@ class TokenizedDoc:
         return int(self.ids.shape[0])
 
 
-class TokenizeBatchFn(beam.DoFn):
+class TokenizeBatchFn(CountingDoFn):
     """A batch of curated rows -> their TokenizedDocs (the stage's per-batch function)."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import apache_beam as beam
 
-from transforms.counters import StageCounters
+from transforms.counters import CountingDoFn, StageCounters
 from transforms.read import Candidate, Place, Verdict
 from transforms.runtime import tune_process
 
@@ -84,7 +84,7 @@ def blocked_by(host: str, lists: Iterable[tuple[str, frozenset[str]]]) -> tuple[
     return None
 
 
-class _BlocklistFn(beam.DoFn):
+class _BlocklistFn(CountingDoFn):
     """Each candidate checked on its own URL: (place, None), or (place, blocked_domain verdict)."""
 
     def __init__(self, cfg: UrlsConfig) -> None:
@@ -127,7 +127,7 @@ class _KeyByUrlFn(_BlocklistFn):
         yield key, (cand.id, cand.place, self._blocked(cand.url))
 
 
-class _UrlFoldFn(beam.DoFn):
+class _UrlFoldFn(CountingDoFn):
     """One URL group: its blocklisted candidates are dropped (they share a normalized URL, hence a host, so
     a group is blocked as a whole), the others fold to the smallest id (ids are unique by now): the survivor
     is kept, the others are `duplicate_url` copies of it. Two streaming passes over the (re-iterable) group."""
