@@ -426,3 +426,18 @@ def test_train_tokenizer_user_errors_are_one_line_exit_2(tmp_path, capsys, curat
     lines = [ln for ln in err.splitlines() if ln.startswith("curate:")]
     assert len(lines) == 1 and lines[0].startswith(message.format(tmp=tmp_path)), err
     assert "Traceback" not in err
+
+
+def test_tokenized_doc_pickles_as_its_fields_with_uint32_ids():
+    import pickle
+
+    from transforms.tokenize import TokenizedDoc
+
+    doc = TokenizedDoc(id="web/1", source="web", lang="en", ids=np.array([1, 70000, 2], dtype=np.uint32),
+                       quality_score=0.25, cluster_size=3, repeat=1)
+    back = pickle.loads(pickle.dumps(doc, protocol=5))
+    assert (back.id, back.source, back.lang, back.quality_score, back.cluster_size, back.repeat) == \
+        ("web/1", "web", "en", 0.25, 3, 1)
+    assert back.ids.dtype == np.uint32 and back.ids.tolist() == [1, 70000, 2] and back.n_tokens == 3
+    cut = dataclasses.replace(back, ids=back.ids[:2])           # what MixPhases does at a budget
+    assert pickle.loads(pickle.dumps(cut)).ids.tolist() == [1, 70000]

@@ -43,6 +43,21 @@ class TokenizedDoc:
     def n_tokens(self) -> int:
         return int(self.ids.shape[0])
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled (Beam's fallback coder, between the mixing job's stages) as a tuple with the ids as raw
+        # bytes: 4.6 us a round trip instead of 13 us for the dataclass's field dict and NumPy's own reduce
+        ids = self.ids.astype(np.uint32, copy=False).tobytes()
+        return _tokenized_doc, (self.id, self.source, self.lang, ids, self.quality_score, self.cluster_size,
+                                self.repeat)
+
+
+def _tokenized_doc(id: str, source: str, lang: str, ids: bytes, quality_score: float | None, cluster_size: int,
+                   repeat: int) -> TokenizedDoc:
+    doc = object.__new__(TokenizedDoc)
+    doc.__dict__.update(id=id, source=source, lang=lang, ids=np.frombuffer(ids, dtype=np.uint32),  # read-only
+                        quality_score=quality_score, cluster_size=cluster_size, repeat=repeat)
+    return doc
+
 
 class TokenizeBatchFn(CountingDoFn):
     """A batch of curated rows -> their TokenizedDocs (the stage's per-batch function)."""
