@@ -277,7 +277,6 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     for v in nodes:
         members[label[v]].append(v)
     winners = {lab: min((ranks[v], v) for v in ms) for lab, ms in members.items()}
-    propagate = [(v, label[v]) for v in nodes] + [(w, label[v]) for v in nodes for w in neighbours[v]]
 
     endpoints = [(v, ("node", None)) for edge in candidates for v in edge]
     in_pairs = {v for v, _ in endpoints}
@@ -309,11 +308,9 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
          shingle_side(True) + [(a, ("edge", b)) for a, b in candidates]),
         ("verify: exact, JoinSecondSignature: candidates' shingle hashes + (b, (a, shingles a))", "exact", 1,
          shingle_side(True) + [(b, ("half", (a, shingle_sets[a]))) for a, b in candidates]),
-        ("DistinctNodes", None, 1, [(v, None) for v, _ in adjacency]),
-        (f"Round join: labels + adjacency (x{cfg.max_rounds})", None, cfg.max_rounds,
-         [(v, ("label", label[v])) for v in nodes] + [(a, ("adj", b)) for a, b in adjacency]),
-        (f"Round min (CombinePerKey, x{cfg.max_rounds})", None, cfg.max_rounds, propagate),
-        ("ConvergenceJoin", None, 1, [(v, (tag, label[v])) for v in nodes for tag in ("before", "after")]),
+        (f"Round group: adjacency + labels sent (x{cfg.max_rounds + 1})", None, cfg.max_rounds + 1,
+         [(a, (0, b)) for a, b in adjacency] + [(b, (1, label[a])) for a, b in adjacency]
+         + [(v, (2, label[v])) for v in nodes]),
         ("JoinRanks: labels + ranks of every document", None, 1,
          [(v, ("label", label[v])) for v in nodes] + [(k, ("rank", r)) for k, r in ranks.items()]),
         ("Survivor + ClusterSize (CombinePerKey, 2 inputs)", None, 2, [(label[v], (ranks[v], v)) for v in nodes]),
