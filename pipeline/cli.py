@@ -205,6 +205,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if report["reconciled"] else 1
 
 
+def entry() -> None:
+    """The `curate` command and `python -m pipeline`: `main`, then the process ends with its exit code without
+    the interpreter's teardown, which frees every module and object one by one (Beam, pyarrow, the models;
+    after a local run, whatever the in_memory runner left): 0.4 s after the sample run here. Everything the
+    command wrote is closed by then; logging and stdio are flushed (transforms/runtime.py: `exit_now`). An
+    exception out of `main` leaves the usual way, with its traceback."""
+    from transforms.runtime import exit_now
+
+    exit_now(main())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args: list[str] = []

@@ -80,3 +80,16 @@ def test_fast_exit_skips_the_teardown_after_a_normal_end_and_keeps_a_failure_vis
     failed = _exit_of("fail")
     assert failed.returncode == 1 and "RuntimeError: harness failed" in failed.stderr
     assert failed.stdout == "work done\nteardown ran\n"                    # the usual exit
+
+
+def test_the_curate_command_exits_with_mains_code_and_flushed_output(tmp_path):
+    """`python -m pipeline` ends through `pipeline.cli.entry` (no interpreter teardown): the exit code is
+    main's and nothing printed is lost."""
+    from tests.conftest import ROOT
+
+    bad = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(tmp_path / "nope.yaml"),
+                          "--output", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith(f"config file not found: {tmp_path / 'nope.yaml'}")
+    plan = subprocess.run([sys.executable, "-m", "pipeline", "plan", "--config", "configs/internlm-1.6t.yaml",
+                           "--input-bytes", "1T", "--workers", "10"], capture_output=True, text=True, cwd=ROOT)
+    assert plan.returncode == 0 and plan.stdout.splitlines()[-1].startswith("worker memory:")

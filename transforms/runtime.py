@@ -21,7 +21,9 @@ against 0.07 and 0.04 s with the fast exit (multi_processing, 2 workers). Everyt
 reached the runner before its harness returns, so nothing is lost; logging handlers and stdio are flushed
 first. A harness that ends with an exception (or is interrupted) exits the usual way, with its usual exit
 code; a `SystemExit` with a non-zero code would leave with 0, but the harness's main never raises one.
-The launcher, and a LOOPBACK worker (which runs inside the launcher), is never affected.
+A LOOPBACK worker (which runs inside the launcher) is never affected. The `curate` command itself ends the
+same way once `pipeline.cli.main` has returned (`pipeline.cli.entry`, `exit_now`): its jobs, helper process
+and progress threads are finished by then, and its outputs written and closed.
 
 `tune_process` applies both. It is called where a process starts pipeline work: `pipeline.run.run` in the
 launcher (the in_memory runner executes the stages there) and the `setup` of the DoFns that open each
@@ -37,6 +39,7 @@ import logging
 import os
 import sys
 from types import TracebackType
+from typing import NoReturn
 
 GC_THRESHOLD = (20_000, 10, 10)
 WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
@@ -89,10 +92,15 @@ def install_fast_exit() -> None:
 def _exit_now() -> None:
     if _FastExit.failed:
         return
+    exit_now(0)
+
+
+def exit_now(code: int) -> NoReturn:
+    """Ends this process with `code` at once: logging handlers and stdio flushed, no interpreter teardown."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
-    os._exit(0)
+    os._exit(code)
