@@ -57,8 +57,12 @@ STEPS = {
     "curation/IdentifyLanguage": "langid", "curation/FilterRules": "rules", "curation/FilterSafety": "safety",
     "curation/ScoreQuality": "quality", "curation/NearDedup": "near_dedup", "curation/Decontaminate": "decontam",
     "curation/WriteCurated": "write_parquet", "curation/WriteRejected": "write_parquet",
-    "mixing/Tokenize": "tokenize", "mixing/Pack": "pack", "mixing/WriteShards": "write_shards",
+    "mixing/Tokenize": "tokenize", "mixing/MixPhases": "mix", "mixing/Pack": "pack",
+    "mixing/WriteShards": "write_shards",
 }
+# launcher steps (pipeline/run.py `seconds`) that run outside Beam: their time is their own work, bare
+# (the report: counts of curated/ and rejected/, report.json and its plots, drawn with matplotlib)
+LAUNCHER_STEPS = ("quality_training", "tokenizer", "report")
 BARE = {
     "read": "gzip decompression, JSON parse + Document per line (transforms.read.parse_record)",
     "urls": "URL normalization (normalize_url) for documents with a URL",
@@ -72,6 +76,8 @@ BARE = {
     "decontam": "decontaminate against the configured eval sets",
     "write_parquet": "part_bytes per part: records to rows, sorted, pyarrow table, Parquet bytes",
     "tokenize": "SentencePiece batch encode (encode_batch) of every kept document",
+    "mix": "plan_mix (the phase plan: histograms, cuts, cursors; the stage's functions in memory) and each "
+           "document's units (MixSpec.assign_units, the cut copy, its split and pack bucket)",
     "pack": "pack_documents per (phase, split, bucket) of the run's assignment",
     "write_shards": "Arrow IPC bytes of each packed shard",
 }
@@ -166,14 +172,15 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     import numpy as np
 
     from pipeline.config import load_config
-    from pipeline.manifest import read_shard
+    from pipeline.manifest import load_ledger, read_shard
     from pipeline.report_stats import STAGE_ORDER
     from tokenizer.wrapper import Tokenizer
     from transforms.arrow_shards import shard_bytes
     from transforms.decontam import decontaminate, load_eval_ngrams
     from transforms.document import Document, Rejected
-    from transforms.hashing import content_hash
+    from transforms.hashing import content_hash, unit_interval
     from transforms.langid import identify_batch, load_model
+    from transforms.mix import MixSpec, plan_mix, unit_hash
     from transforms.near_dedup import (
         band_keys,
         bucket_edges,
@@ -311,7 +318,21 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
         return [a for i in range(0, len(texts_kept), 256) for a in tok.encode_batch(texts_kept[i:i + 256])]
 
     ids = _timed("tokenize", totals, encode)
-    docs = {r["id"]: TokenizedDoc(r["id"], r["source"], r["lang"] or "und", i) for r, i in zip(kept, ids, strict=True)}
+    docs = {r["id"]: TokenizedDoc(r["id"], r["source"], r["lang"] or "und", i, quality_score=r.get("quality_score"),
+                                  cluster_size=r.get("cluster_size") or 1) for r, i in zip(kept, ids, strict=True)}
+    ledger = load_ledger(cfg.mix.previous, cfg.phases, tok.sha256) if cfg.mix.previous else None
+    spec = MixSpec(cfg.phases, cfg.mix, ledger)
+
+    def mix() -> None:   # the plan from every document's key, then each document's units (MixPhases' Assign)
+        plan, _ = plan_mix([spec.base_key(d) for d in docs.values()], cfg.phases, cfg.mix, ledger)
+        for d in docs.values():
+            for k, bucket, r, tokens in spec.assign_units(spec.full_key(spec.base_key(d), plan), plan):
+                unit = dataclasses.replace(d, source=bucket.name, ids=d.ids[:tokens], repeat=r)
+                phase = spec.phases[k]
+                if unit_interval(cfg.mix.seed, "validation", d.id) >= phase.validation_fraction:
+                    unit_hash(cfg.mix.seed, "pack", unit.id, r) % phase.pack_buckets
+
+    _timed("mix", totals, mix)
     for phase in cfg.phases:
         manifest = json.loads((out / "phases" / phase.name / "manifest.json").read_text())
         for entries, sub in ((manifest["shards"], ""), (manifest["validation"]["shards"], "validation/")):
@@ -387,7 +408,7 @@ def main() -> None:
             r["bare"] = bare_times(corpus, config, work / f"out-1w-{k}")
             pin(None)
             seconds = one["timings"]["seconds"]
-            r["launcher"] = {j: v for j, v in seconds.items() if j in ("quality_training", "tokenizer")}
+            r["launcher"] = {j: v for j, v in seconds.items() if j in LAUNCHER_STEPS}
             r["bare_total"] = sum(r["bare"].values()) + sum(r["launcher"].values())
         if args.workers:
             r["multi"] = run_pipeline(config, work / f"out-{args.workers}w-{k}",
@@ -442,9 +463,12 @@ def main() -> None:
                 lines += ["", f"{name} stage efficiency: {statistics.median(stage_effs[stage]):.2f} (median of "
                           f"{', '.join(f'{x:.2f}' for x in stage_effs[stage])})"]
         wall = median_round["one"]["wall"]
+        no_report = [(r["bare_total"] - r["launcher"].get("report", 0.0)) / r["one"]["wall"] for r in rounds]
         lines += ["", f"end-to-end efficiency: {efficiency:.2f} (median of {args.repeats} rounds: "
                   f"{', '.join(f'{e:.2f}' for e in effs)}; median round: bare {bare_total:.1f} s / wall {wall:.1f} s, "
-                  f"1 worker; walls {', '.join(f'{w:.1f}' for w in walls)} s)", END]
+                  f"1 worker; walls {', '.join(f'{w:.1f}' for w in walls)} s)", "",
+                  f"(the same without the report as bare work, all of its time counted as overhead: "
+                  f"{statistics.median(no_report):.2f}, median of {', '.join(f'{e:.2f}' for e in no_report)})", END]
         sections.append(("efficiency", "\n".join(lines)))
     if args.workers:
         begin, end = C.markers("speedup")

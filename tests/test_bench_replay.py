@@ -58,3 +58,32 @@ def test_rebuilt_text_is_redacted_from_safety_on(monkeypatch):
     assert "jane.roe@example.com" in eff.entering_text(raw, {**row, "stage": "safety"}, cfg)
     near = eff.entering_text(raw, {**row, "stage": "near_dedup"}, cfg)
     assert "jane.roe@example.com" not in near and "garden plans" in near
+
+
+def test_bare_replay_times_every_stage_and_plans_the_mix_the_run_planned(sample_run, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from tokenizer.wrapper import Tokenizer
+    from transforms.mix import MixSpec, plan_mix
+    from transforms.tokenize import TokenizedDoc
+
+    eff = _efficiency(monkeypatch)
+    config = ROOT / "configs" / "sample.yaml"
+    times = eff.bare_times(ROOT, config, sample_run)
+    assert set(times) >= {"read", "normalize", "langid", "rules", "near_dedup", "write_parquet", "tokenize", "mix",
+                          "pack", "write_shards"}
+    assert set(eff.STEPS.values()) - {"extract"} >= set(times) - {"decontam"}   # each replay has its pipeline step
+    # the replay's plan (plan_mix over the kept documents' keys) is the one the run's MixPhases wrote
+    cfg = load_config(config)
+    tok = Tokenizer((sample_run / "tokenizer" / "tokenizer.model").read_bytes())
+    kept = [r for part in sorted((sample_run / "curated").glob("part-*.parquet"))
+            for r in pq.read_table(part).to_pylist() if r["decision"] == "keep"]
+    spec = MixSpec(cfg.phases, cfg.mix)
+    bases = [spec.base_key(TokenizedDoc(r["id"], r["source"], r["lang"], np.asarray(tok.encode_document(r["text"])),
+                                        quality_score=r["quality_score"], cluster_size=r["cluster_size"] or 1))
+             for r in kept]
+    plan, _ = plan_mix(bases, cfg.phases, cfg.mix)
+    run_plan = json.loads((sample_run / "phases" / "plan.json").read_text())
+    assert json.loads(json.dumps(plan, default=list)) == run_plan
