@@ -2,6 +2,7 @@ import dataclasses
 import random
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -16,9 +17,12 @@ from transforms.near_dedup import (
     choose_bands,
     estimated_jaccard,
     exact_jaccard,
+    minhash_inputs,
+    minhash_template,
     s_curve,
     shingle_hashes,
     shingles,
+    signature,
     survivor_rank,
     text_signature,
 )
@@ -78,6 +82,23 @@ def test_exact_jaccard_equals_jaccard_of_the_readable_shingles():
         for b in texts:
             sa, sb = set(shingles(a, 5, 5)), set(shingles(b, 5, 5))
             assert exact_jaccard(a, b, cfg) == pytest.approx(len(sa & sb) / len(sa | sb))
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 5000])
+@pytest.mark.parametrize("num_perm", [128, 16])
+def test_signature_is_datasketchs_update_batch(size, num_perm):
+    """The blocked NumPy signature gives datasketch's own MinHash values (its permutations, affine32 scheme
+    and 32-bit fmix) bit for bit, across block boundaries."""
+    from datasketch import MinHash
+
+    cfg = NearDedupConfig(num_perm=num_perm, bands=num_perm // 8, rows=8, seed=7)
+    rng = np.random.default_rng(size)
+    inputs = minhash_inputs(rng.integers(0, 2**64, size=size, dtype=np.uint64))
+    reference = MinHash(num_perm=num_perm, seed=7, hashfunc=int)
+    reference.update_batch(inputs.tolist())
+    assert reference.scheme == "affine32"
+    assert signature(inputs, cfg) == reference.hashvalues.astype(np.uint32).tobytes()
+    assert signature(inputs, cfg, minhash_template(cfg)) == signature(inputs, cfg)
 
 
 def _pair_on_the_wrong_side(cfg, estimate_above):
