@@ -3,7 +3,8 @@
 1. Builds the benchmark corpus (scripts/build_corpus.py, `--target-mb`, default 100).
 2. Runs `curate run` on it pinned to one core (in_memory, 1 worker) and reads Beam's measured execution
    time per top-level step (report/timings.json `beam_steps`: the FnApiRunner's state sampler attributes
-   time to the step that is executing, fused downstream steps excluded) and the run's wall time. The run
+   time to the step that is executing, fused downstream steps excluded; sampled every 10 ms instead of
+   Beam's 200, see SAMPLING_MS) and the run's wall time. The run
    uses the corpus's own config, as a user would run it (it keeps the text of a seeded 5% of rejected
    documents, `run.rejected_text_fraction: 0.05`).
 3. Replays each stage bare, in this process on the same core: the stage's own pure functions and
@@ -92,9 +93,22 @@ def pin(core: int | None = CORE) -> None:
         os.sched_setaffinity(0, {core} if core is not None else _START_AFFINITY)
 
 
+# Beam's state sampler attributes the time between two samples to the step executing at the second one,
+# sampling every 200 ms (apache_beam/runners/worker/statesampler.py). A stage of a few seconds fused with
+# others (language ID between normalization and the rules) then gets a few dozen samples, and its time moves
+# by 15% from run to run on sampling alone (language ID: 5.0-7.8 s for the same work here). The pinned run
+# samples every SAMPLING_MS instead: the same `curate run`, started with the sampler's default period changed.
+SAMPLING_MS = 10
+FINE_SAMPLING = ("import sys; from apache_beam.runners.worker import statesampler; "
+                 f"statesampler.StateSampler.__init__.__defaults__ = ({SAMPLING_MS},); "
+                 "sys.argv[0] = 'curate'; from pipeline.cli import entry; entry()")
+
+
 def run_pipeline(config: Path, out: Path, beam_args: list[str], pinned: bool) -> dict[str, Any]:
+    """One `curate run`; `pinned`: on one core, with step times sampled every SAMPLING_MS."""
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    cmd = [sys.executable, "-m", "pipeline", "run", "--quiet", "--config", str(config), "--output", str(out)]
+    launch = ["-c", FINE_SAMPLING] if pinned else ["-m", "pipeline"]
+    cmd = [sys.executable, *launch, "run", "--quiet", "--config", str(config), "--output", str(out)]
     if beam_args:
         cmd += ["--", *beam_args]
     if pinned:
