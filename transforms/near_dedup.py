@@ -10,8 +10,9 @@ Steps (each PCollection's shape in the comments of `expand`):
    Japanese, Thai and other unspaced scripts, so one run dedups a mixed-language corpus. Shingles are
    hashed vectorized (`shingle_hashes`: each word hashed once with xxh3, an n-gram's hash combined from
    its tokens' hashes in NumPy), never built as strings.
-2. Signatures with datasketch (`update_batch` on the shingle hashes with an identity base hash instead
-   of sha1).
+2. Signatures: datasketch's MinHash permutations (affine32 scheme) over the shingle hashes, in NumPy
+   blocks (`signature`): what its `update_batch` computes with an identity base hash instead of sha1,
+   without building a Python int per shingle.
 3. Banding: the band shuffle carries (band key, 64-bit document key) only, never signatures or text.
 4. Candidates: per band bucket, every pair when it holds at most ALL_PAIRS_MAX_BUCKET (8) members, else a
    star from the bucket's smallest key to every other member (linear in the bucket, so a hot
