@@ -99,6 +99,9 @@ def test_signature_is_datasketchs_update_batch(size, num_perm):
     assert reference.scheme == "affine32"
     assert signature(inputs, cfg) == reference.hashvalues.astype(np.uint32).tobytes()
     assert signature(inputs, cfg, minhash_template(cfg)) == signature(inputs, cfg)
+    legacy = MinHash(num_perm=num_perm, seed=7, hashfunc=int, scheme="legacy")
+    with pytest.raises(ValueError, match="affine32"):
+        signature(inputs, cfg, legacy)
 
 
 def _pair_on_the_wrong_side(cfg, estimate_above):

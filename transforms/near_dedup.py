@@ -336,6 +336,8 @@ def signature(inputs: np.ndarray, cfg: NearDedupConfig, template: Any = None) ->
     each shingle), with its permutations and affine32 scheme, in NumPy blocks instead of its list of
     Python ints per shingle. Pass `minhash_template(cfg)` to skip regenerating the permutations."""
     template = template if template is not None else minhash_template(cfg)
+    if template.scheme != "affine32":  # the arithmetic below is that scheme's (32-bit, wrapping)
+        raise ValueError(f"near_dedup: a MinHash template of scheme affine32 is needed, got {template.scheme!r}")
     a, b = template.permutations
     out = template.hashvalues.copy()
     if len(inputs):
