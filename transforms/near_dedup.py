@@ -151,17 +151,21 @@ def shingles(text: str, word_ngram: int, char_ngram: int) -> list[bytes]:
 # whose stream could change between versions).
 _POSITION_MULTIPLIERS = np.array([xxhash.xxh3_64_intdigest(f"shingle-position-{j}".encode()) | 1
                                   for j in range(256)], dtype=np.uint64)
-_FMIX = tuple(np.uint64(c) for c in (33, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53))
+# MurmurHash3's finalizers as (shift, multiplier, shift, multiplier, shift), each in its width's dtype. The
+# 32-bit one is what datasketch's affine32 scheme mixes every MinHash input with before its permutations
+# (datasketch.minhash._fmix with width 32; tests/test_near_dedup.py checks `signature` against it).
+_FMIX64 = tuple(np.uint64(c) for c in (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33))
+_FMIX32 = tuple(np.uint32(c) for c in (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16))
 
 
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer (a bijection), element-wise; multiplication wraps mod 2^64."""
-    shift, m1, m2 = _FMIX
-    h = h ^ (h >> shift)
+def _fmix(h: np.ndarray, constants: tuple) -> np.ndarray:
+    """A MurmurHash3 finalizer (a bijection), element-wise; multiplication wraps mod 2^width."""
+    s1, m1, s2, m2, s3 = constants
+    h = h ^ (h >> s1)
     h = h * m1
-    h = h ^ (h >> shift)
+    h = h ^ (h >> s2)
     h = h * m2
-    return h ^ (h >> shift)
+    return h ^ (h >> s3)
 
 
 def shingle_hashes(text: str, word_ngram: int, char_ngram: int) -> np.ndarray:
@@ -187,7 +191,7 @@ def shingle_hashes(text: str, word_ngram: int, char_ngram: int) -> np.ndarray:
         grams = tokens[:count] * _POSITION_MULTIPLIERS[0]
         for j in range(1, n):
             grams += tokens[j:j + count] * _POSITION_MULTIPLIERS[j]
-    return np.unique(_fmix64(grams))
+    return np.unique(_fmix(grams, _FMIX64))
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
@@ -315,19 +319,7 @@ def minhash_inputs(hashes: np.ndarray) -> np.ndarray:
     return np.unique((hashes >> np.uint64(32)).astype(np.uint32))
 
 
-# MurmurHash3's 32-bit finalizer: datasketch's affine32 scheme mixes every input with it before the
-# permutations (datasketch.minhash._fmix with width 32; tests/test_near_dedup.py checks the equality)
-_FMIX32 = tuple(np.uint32(c) for c in (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16))
 SIGNATURE_CHUNK = 512  # shingles per block: a 512 x 128 uint32 block (256 KB) stays in the L2 cache
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    s1, m1, s2, m2, s3 = _FMIX32
-    h = h ^ (h >> s1)
-    h = h * m1
-    h = h ^ (h >> s2)
-    h = h * m2
-    return h ^ (h >> s3)
 
 
 def signature(inputs: np.ndarray, cfg: NearDedupConfig, template: Any = None) -> bytes:
@@ -341,7 +333,7 @@ def signature(inputs: np.ndarray, cfg: NearDedupConfig, template: Any = None) ->
     a, b = template.permutations
     out = template.hashvalues.copy()
     if len(inputs):
-        mixed = _fmix32(inputs.astype(np.uint32, copy=False))
+        mixed = _fmix(inputs.astype(np.uint32, copy=False), _FMIX32)
         block = np.empty((min(len(mixed), SIGNATURE_CHUNK), len(a)), dtype=np.uint32)
         for start in range(0, len(mixed), SIGNATURE_CHUNK):
             chunk = mixed[start:start + SIGNATURE_CHUNK, None]
@@ -349,7 +341,7 @@ def signature(inputs: np.ndarray, cfg: NearDedupConfig, template: Any = None) ->
             np.multiply(chunk, a, out=rows)   # wraps mod 2^32, as datasketch's affine32 does
             np.add(rows, b, out=rows)
             np.minimum(out, rows.min(axis=0), out=out)
-    return out.astype(np.uint32, copy=False).tobytes()
+    return out.tobytes()  # uint32: the affine32 scheme's values
 
 
 def text_signature(doc_id: str, text: str, cfg: NearDedupConfig, template: Any = None) -> bytes:
