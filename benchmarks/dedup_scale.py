@@ -252,7 +252,7 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     n = len(docs)
     fn = _SignatureFn(cfg)
     fn.setup()
-    sigs = dict(kv for d in docs for kv in fn.process(d))
+    sigs = dict(next(iter(fn.process(d))) for d in docs)   # the main output: (key, signature)
     bands = [be for kv in sigs.items() for be in _bands_of(kv, cfg.bands, cfg.rows)]
     buckets = defaultdict(list)
     for band, key in bands:
@@ -281,28 +281,30 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
     endpoints = [(v, ("node", None)) for edge in candidates for v in edge]
     in_pairs = {v for v, _ in endpoints}
 
-    def sig_side(only_candidates: bool = False):
-        return [(k, ("sig", s)) for k, s in sigs.items() if not only_candidates or k in in_pairs]
+    def sig_side(only_candidates: bool = False):  # the payload join also carries each survivor rank
+        return [(k, ("sig", (s, ranks[k]) if not only_candidates else s)) for k, s in sigs.items()
+                if not only_candidates or k in in_pairs]
 
     # verify: exact joins the shingle-hash sets instead of the signatures (the other shuffles are the same
     # up to the few edges the two verifications decide differently)
     exact_fn = _SignatureFn(dataclasses.replace(cfg, verify="exact"))
     exact_fn.setup()
-    shingle_sets = {k: v for d in docs for tagged in exact_fn.process(d) if not isinstance(tagged, tuple)
-                    for k, v in [tagged.value]}
+    shingle_sets = {k: payload for d in docs for tagged in exact_fn.process(d) if not isinstance(tagged, tuple)
+                    for k, (payload, _) in [tagged.value]}
 
     def shingle_side(only_candidates: bool = False):
-        return [(k, ("sig", x)) for k, x in shingle_sets.items() if not only_candidates or k in in_pairs]
+        return [(k, ("sig", (x, ranks[k]) if not only_candidates else x)) for k, x in shingle_sets.items()
+                if not only_candidates or k in in_pairs]
 
     shuffles = [  # (name, verify mode or None for both, times per run, elements)
         ("GroupBands (band key, doc key)", None, 1, bands),
         ("DistinctCandidates ((a, b), None), before combining", None, 1, [(e, None) for e in star]),
-        ("JoinCandidatePayload: signatures + candidate endpoints", "estimated", 1, sig_side() + endpoints),
+        ("JoinCandidatePayload: signatures and ranks + candidate endpoints", "estimated", 1, sig_side() + endpoints),
         ("JoinFirstSignature: candidates' signatures + candidate edges", "estimated", 1,
          sig_side(True) + [(a, ("edge", b)) for a, b in candidates]),
         ("JoinSecondSignature: candidates' signatures + (b, (a, sig a))", "estimated", 1,
          sig_side(True) + [(b, ("half", (a, sigs[a]))) for a, b in candidates]),
-        ("verify: exact, JoinCandidatePayload: shingle hashes + candidate endpoints", "exact", 1,
+        ("verify: exact, JoinCandidatePayload: shingle hashes and ranks + candidate endpoints", "exact", 1,
          shingle_side() + endpoints),
         ("verify: exact, JoinFirstSignature: candidates' shingle hashes + candidate edges", "exact", 1,
          shingle_side(True) + [(a, ("edge", b)) for a, b in candidates]),
@@ -311,8 +313,8 @@ def shuffle_bytes(path: str, counters: dict) -> dict:
         (f"Round group: adjacency + labels sent (x{cfg.max_rounds + 1})", None, cfg.max_rounds + 1,
          [(a, (0, b)) for a, b in adjacency] + [(b, (1, label[a])) for a, b in adjacency]
          + [(v, (2, label[v])) for v in nodes]),
-        ("JoinRanks: labels + ranks of every document", None, 1,
-         [(v, ("label", label[v])) for v in nodes] + [(k, ("rank", r)) for k, r in ranks.items()]),
+        ("JoinRanks: labels + candidates' ranks", None, 1,
+         [(v, ("label", label[v])) for v in nodes] + [(k, ("rank", ranks[k])) for k in sorted(in_pairs)]),
         ("Survivor + ClusterSize (CombinePerKey, 2 inputs)", None, 2, [(label[v], (ranks[v], v)) for v in nodes]),
         ("JoinClusters: members + winners + sizes", None, 1,
          [(label[v], ("member", v)) for v in nodes] + [(lab, ("winner", w)) for lab, w in winners.items()]

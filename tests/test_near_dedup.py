@@ -132,19 +132,25 @@ def test_exact_verification_decides_on_the_shingle_sets(estimate_above):
                         equal_to([2] if clustered else [1, 1]), label=f"{name}Kept")
 
 
-def test_only_candidates_payloads_reach_the_pair_joins():
-    from transforms.near_dedup import _candidate_payload
+def test_only_candidates_payloads_and_ranks_reach_the_later_joins():
+    from apache_beam.pvalue import TaggedOutput
 
-    assert list(_candidate_payload((7, [("node", None), ("sig", b"p7"), ("node", None)]))) == [(7, b"p7")]
-    assert list(_candidate_payload((8, [("sig", b"p8")]))) == []        # in no candidate pair
-    assert list(_candidate_payload((9, [("node", None)]))) == []        # no payload: nothing to verify
+    from transforms.near_dedup import RANK, _candidate_payload
+
+    def plain(outputs):
+        return [(o.tag, o.value) if isinstance(o, TaggedOutput) else o for o in outputs]
+
+    assert plain(_candidate_payload((7, [("node", None), ("sig", (b"p7", (-1.0, "s/7"))), ("node", None)]))) == [
+        (7, b"p7"), (RANK, (7, (-1.0, "s/7")))]
+    assert list(_candidate_payload((8, [("sig", (b"p8", ("s/8",)))]))) == []   # in no candidate pair
+    assert list(_candidate_payload((9, [("node", None)]))) == []              # no payload: nothing to verify
     read = []
 
     def star_centre():  # one marker per edge: read only until the payload and one marker are seen
-        for k, item in enumerate([("sig", b"c"), *[("node", None)] * 1000]):
+        for k, item in enumerate([("sig", (b"c", ("s/c",))), *[("node", None)] * 1000]):
             read.append(k)
             yield item
-    assert list(_candidate_payload((1, star_centre()))) == [(1, b"c")] and len(read) == 2
+    assert plain(_candidate_payload((1, star_centre()))) == [(1, b"c"), (RANK, (1, ("s/c",)))] and len(read) == 2
 
 
 def test_small_buckets_give_every_pair_hot_ones_a_star():

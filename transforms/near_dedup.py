@@ -20,7 +20,8 @@ Steps (each PCollection's shape in the comments of `expand`):
 5. Verification: each candidate pair joins the two signatures in later steps and survives only if the
    estimated Jaccard >= `threshold`, so a band collision alone never removes a document. The payloads
    (signatures or shingle sets) of the documents in some candidate pair are first picked out in one join
-   of every document's payload, so the two pair joins carry only candidates' payloads. With
+   of every document's payload, so the two pair joins carry only candidates' payloads. Each payload
+   travels with its document's survivor rank (step 7), picked out in the same join. With
    `verify: exact` the joins carry the two shingle-hash sets instead (`minhash_inputs`, 4 bytes per
    shingle instead of 4 x num_perm bytes per document) and the exact Jaccard decides.
 6. Connected components by min-label propagation in `max_rounds` unrolled rounds (Beam has no loops),
@@ -28,8 +29,9 @@ Steps (each PCollection's shape in the comments of `expand`):
    passes both on (no join of labels with the adjacency per round). Then a convergence check fails the
    run loudly if labels still changed in the last round.
 7. Survivor per component by `survivor_priority`: by default highest quality_score, then newest
-   crawl_date (InternLM2 kept the newest dump), then longest text; the smallest id breaks ties. Dropped
-   members name the survivor (`rejected.detail`).
+   crawl_date (InternLM2 kept the newest dump), then longest text; the smallest id breaks ties. Only
+   the labelled nodes' ranks (from step 5's join) cross the join with the labels. Dropped members name
+   the survivor (`rejected.detail`).
 Every join is a GroupTagged (transforms/joins.py) rather than a CoGroupByKey: the values of a hot key
 (a band bucket, a star centre, a large cluster) are streamed, never collected into a list.
 Defaults: 128 permutations as 16 bands x 8 rows (S-curve midpoint ~0.707; InternLM2 used 128 hashes,
@@ -374,9 +376,11 @@ def audit_cluster(cluster_id: str, docs: Iterable[Document], cfg: NearDedupConfi
 # ---------------------------------------------------------------- DoFns
 
 class _SignatureFn(CountingDoFn):
-    """Document -> (key, signature); with `verify: exact` also (key, shingle hashes) tagged SHINGLES."""
+    """Document -> (key, signature), for the bands; and (key, (payload, survivor rank)) tagged PAYLOAD: what
+    verification compares (the signature, or with `verify: exact` the shingle hashes) with what picks a
+    cluster's survivor, so both reach the candidates in one join and no other step reads every document."""
 
-    SHINGLES = "shingles"
+    PAYLOAD = "payload"
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
@@ -392,9 +396,10 @@ class _SignatureFn(CountingDoFn):
         self._counters.inc("docs_in")
         key = doc_key(doc.id)
         inputs = minhash_inputs(document_shingle_hashes(doc.id, doc.text, self._cfg))
-        yield key, signature(inputs, self._cfg, self._template)
-        if self._cfg.verify == "exact":
-            yield pvalue.TaggedOutput(self.SHINGLES, (key, inputs.tobytes()))
+        sig = signature(inputs, self._cfg, self._template)
+        yield key, sig
+        payload = inputs.tobytes() if self._cfg.verify == "exact" else sig
+        yield pvalue.TaggedOutput(self.PAYLOAD, (key, (payload, survivor_rank(doc, self._cfg.survivor_priority))))
 
 
 def _bands_of(element: tuple[int, bytes], bands: int, rows: int) -> Iterator[tuple[bytes, int]]:
@@ -419,18 +424,23 @@ def _endpoints(edge: tuple[int, int]) -> Iterator[tuple[int, None]]:
     yield edge[1], None
 
 
-def _candidate_payload(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, Any]]:
-    """(key, payload) of a document that is an endpoint of at least one candidate pair. One pass that stops
-    once both are seen (a star centre has one marker per edge)."""
+RANK = "rank"   # the tag of candidates' survivor ranks out of CandidatePayload
+
+
+def _candidate_payload(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
+    """A document that is an endpoint of at least one candidate pair: (key, payload), and (key, survivor
+    rank) tagged RANK. One pass that stops once both are seen (a star centre has one marker per edge)."""
     key, values = element
-    payload, marked = None, False
+    found, marked = None, False
     for tag, value in values:
         if tag == "sig":
-            payload = value
+            found = value
         else:
             marked = True
-        if marked and payload is not None:
+        if marked and found is not None:
+            payload, rank = found
             yield key, payload
+            yield pvalue.TaggedOutput(RANK, (key, rank))
             return
 
 
@@ -536,10 +546,6 @@ def _member_of(element: tuple[int, tuple]) -> tuple[int, int]:
 
 def _key_doc(doc: Document) -> tuple[int, Document]:
     return doc_key(doc.id), doc
-
-
-def _rank_of(doc: Document, priority: tuple[str, ...]) -> tuple[int, tuple]:
-    return doc_key(doc.id), survivor_rank(doc, priority)
 
 
 def _label_with_rank(element: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[tuple[int, tuple]]:
@@ -665,11 +671,9 @@ class DeduplicateNearDuplicates(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         cfg = self._cfg
-        signed = docs | "Signatures" >> beam.ParDo(_SignatureFn(cfg)).with_outputs(_SignatureFn.SHINGLES,
+        signed = docs | "Signatures" >> beam.ParDo(_SignatureFn(cfg)).with_outputs(_SignatureFn.PAYLOAD,
                                                                                  main="sigs")
         sigs = signed.sigs                                                    # (key, uint32 signature bytes)
-        # what verification compares: signatures, or (verify: exact) uint64 shingle hashes
-        payload = signed[_SignatureFn.SHINGLES] if cfg.verify == "exact" else sigs
         candidates = (
             sigs
             | "Bands" >> beam.FlatMap(_bands_of, cfg.bands, cfg.rows)          # (band key, key)
@@ -677,13 +681,15 @@ class DeduplicateNearDuplicates(beam.PTransform):
             | "BucketEdges" >> beam.ParDo(_BucketEdgesFn())                   # (smaller key, larger key)
             | "DistinctCandidates" >> beam.Distinct()
         )
-        # Only documents in some candidate pair are verified: their payloads are picked out in one join of
-        # every document's payload, so the two pair joins below carry candidates' payloads, not all of them.
-        candidate_payload = (
-            {"sig": payload, "node": candidates | "Endpoints" >> beam.FlatMap(_endpoints)}
+        # Only documents in some candidate pair are verified and ranked: their payloads (what verification
+        # compares: signatures, or with verify: exact the shingle hashes) and survivor ranks are picked out
+        # in one join of every document's, so the later joins carry candidates' only.
+        picked = (
+            {"sig": signed[_SignatureFn.PAYLOAD], "node": candidates | "Endpoints" >> beam.FlatMap(_endpoints)}
             | "JoinCandidatePayload" >> GroupTagged()
-            | "CandidatePayload" >> beam.FlatMap(_candidate_payload)        # (key, payload), candidates only
+            | "CandidatePayload" >> beam.FlatMap(_candidate_payload).with_outputs(RANK, main="payload")
         )
+        candidate_payload = picked.payload                                    # (key, payload)
         half = (
             {"sig": candidate_payload, "edge": candidates}
             | "JoinFirstSignature" >> GroupTagged()
@@ -710,7 +716,7 @@ class DeduplicateNearDuplicates(beam.PTransform):
              | "SumChanged" >> beam.CombineGlobally(sum)
              | "CheckConverged" >> beam.Map(_check_converged, cfg.max_rounds))
         ranked = (
-            {"label": labels, "rank": docs | "Ranks" >> beam.Map(_rank_of, cfg.survivor_priority)}
+            {"label": labels, "rank": picked[RANK]}                          # every labelled node is a candidate
             | "JoinRanks" >> GroupTagged()
             | "LabelWithRank" >> beam.FlatMap(_label_with_rank)                # (label, (rank, node))
         )

@@ -13,8 +13,10 @@ its first byte), compressed files are one range each (gzip is not splittable). R
 before reading. Each range is read twice: the first read sends only each document's id and place (range
 id, position, location, URL) through the group by id; the first occurrence of each id goes, as a
 `Candidate`, through the key filter (FilterUrls: blocklists and the group by URL, transforms/urls.py);
-the verdicts go back to their range, and the second read turns them into documents, `duplicate_id` dead
-letters and the key filter's drops (DROPPED: Documents marked `<stage>:<reason>`). So no document
+the verdicts go back to their range (combined into lists where they are decided, so the group by
+range moves a few lists per range, not one element per record), and the second read turns them into
+documents, `duplicate_id` dead letters and the key filter's drops (DROPPED: Documents marked
+`<stage>:<reason>`). So no document
 crosses a shuffle before extraction (whole-document groups by id and by URL moved every input document
 twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second decompression and parse of the input.
 
@@ -726,7 +728,7 @@ class _EmitRangeFn(_RangeReader):
     occurrence of an id as a `duplicate_id` dead letter, one the key filter drops as the Document marked
     (tagged DROPPED). The range's dead letters went out with the first read."""
 
-    def process(self, element: tuple[int, Iterable[str | tuple[int, Verdict]]]) -> Iterable[Any]:
+    def process(self, element: tuple[int, Iterable[str | list[tuple[int, Verdict]]]]) -> Iterable[Any]:
         rid, values = element
         key, verdicts = None, {}   # one small entry per Document of one range
         for value in values:
@@ -735,7 +737,7 @@ class _EmitRangeFn(_RangeReader):
                     raise RuntimeError(f"two file ranges share the range id {rid}: {key} and {value}")
                 key = value
             else:
-                verdicts[value[0]] = value[1]
+                verdicts.update(value)   # a list of (ordinal, verdict)
         if key is None:
             raise RuntimeError(f"verdicts for the range id {rid} without its range")
         for ordinal, item in enumerate(self._items(file_range(key), count=False)):
@@ -787,9 +789,15 @@ class ReadDocuments(beam.PTransform):
             | "OnePerId" >> beam.ParDo(_DecideIdsFn(self._key_filter is not None)).with_outputs(
                 _DecideIdsFn.CANDIDATES, main="decided")              # (range id, (ordinal, verdict)); Candidate
         )
-        parts = [scanned[_ScanRangeFn.RANGES], ids.decided]           # (range id, range key) once per range
+        # Each range's verdicts go back to it as lists, (range id, [(ordinal, verdict)]), combined where
+        # they are decided (Beam lifts the combine into the deciding stage), so the group by range moves a
+        # few lists per range instead of one element per record.
+        verdicts = [ids.decided]
         if self._key_filter is not None:
-            parts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range))
+            verdicts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range))
+        parts = [scanned[_ScanRangeFn.RANGES]]                        # (range id, range key) once per range
+        for label, pcoll in zip(("DecidedPerRange", "FilteredPerRange"), verdicts, strict=False):
+            parts.append(pcoll | label >> beam.CombinePerKey(beam.combiners.ToListCombineFn()))
         emitted = (
             parts
             | "RangesAndVerdicts" >> beam.Flatten()
