@@ -64,6 +64,17 @@ def _token_counts_json(entries: list[tuple[tuple[str, str], tuple[int, int]]]) -
     return [{"source": s, "lang": lang, "docs": d, "tokens": t} for (s, lang), (d, t) in sorted(entries)]
 
 
+# Beam's local runners: their shuffles are lists in the launcher's (or the runner's) memory
+LOCAL_RUNNERS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "FnApiRunner",
+                           "PrismRunner"})
+
+
+def compress_shuffles(p: beam.Pipeline) -> bool:
+    """Whether whole-document shuffles zstd-compress large values (transforms/shuffle.py): on a runner that
+    moves shuffled bytes between machines, yes; on Beam's local runner, where they stay in memory, no."""
+    return type(p.runner).__name__ not in LOCAL_RUNNERS
+
+
 def _to_rejected(doc: Document, seed: int, fraction: float) -> Rejected:
     return Rejected.from_document(doc, keep_text=unit_interval(seed, "rejected_text", doc.id) < fraction)
 
@@ -123,6 +134,7 @@ class _DropExamples(beam.PTransform):
 def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: QualityConfig | None = None) -> None:
     # FilterUrls decides on the read's keys (its step: Read/FilterUrls); its drops leave the read as Documents
     read = p | "Read" >> ReadDocuments(cfg.sources, cfg.read, key_filter=FilterUrls(cfg.urls))
+    compress = compress_shuffles(p)
     docs = read["docs"]                                       # Document
     # stage label -> its dropped Documents, marked "<stage>:<reason>"
     dropped: dict[str, beam.PCollection] = {"FilterUrls": read[ReadDocuments.DROPPED]}
@@ -131,19 +143,19 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
         ("Normalize", NormalizeText(cfg.normalize)),
     ]
     if cfg.exact_dedup.enabled:
-        stages.append(("ExactDedup", DeduplicateExact(cfg.exact_dedup)))
+        stages.append(("ExactDedup", DeduplicateExact(cfg.exact_dedup, compress)))
     stages += [("IdentifyLanguage", IdentifyLanguage(cfg.langid)), ("FilterRules", FilterRules(cfg.rules))]
     if cfg.safety.enabled:
         stages.append(("FilterSafety", FilterSafety(cfg.safety)))
     if quality is not None and quality.enabled:   # before near-dedup: its survivor rule reads quality_score
         stages.append(("ScoreQuality", ScoreQuality(quality)))
     if cfg.near_dedup.enabled:
-        stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup)))
+        stages.append(("NearDedup", DeduplicateNearDuplicates(cfg.near_dedup, compress)))
     if cfg.exact_dedup.paragraphs:
         # After document-level dedup: removing shared paragraphs first would turn near-duplicate copies
         # into unrelated fragments that near-dedup can no longer match.
         stages.append(("ParagraphDedup", DeduplicateParagraphs(cfg.exact_dedup.paragraph_unit,
-                                                               cfg.exact_dedup.paragraph_min_chars)))
+                                                               cfg.exact_dedup.paragraph_min_chars, compress)))
     if cfg.decontam.enabled and cfg.decontam.eval_sets:   # last: it sees the text that is kept
         stages.append(("Decontaminate", Decontaminate(cfg.decontam)))
     for label, transform in stages:
@@ -170,8 +182,8 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
         rejected = {DEAD: dead, **{label: pc | f"{label}ToRejected" >> beam.Map(_to_rejected, seed, fraction)
                                    for label, pc in dropped.items()}}
     parts = cfg.run.parts
-    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed)
-    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed)
+    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed, compress)
+    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed, compress)
     _ = (
         read[ReadDocuments.COUNTS]
         | "AllCounts" >> beam.combiners.ToList()
@@ -233,5 +245,5 @@ def build_mixing(p: beam.Pipeline, cfg: PipelineConfig, output: str, tokenizer: 
     assigned = mixed["assigned"]
     if len(phases) < len(cfg.phases):
         assigned = assigned | "OnlyPhasesToWrite" >> beam.Filter(lambda kv, keep: kv[0][0] in keep, names)
-    packed = assigned | "Pack" >> PackSequences(phases, cfg.mix.seed, tokenizer.pad_id)
+    packed = assigned | "Pack" >> PackSequences(phases, cfg.mix.seed, tokenizer.pad_id, compress_shuffles(p))
     _ = packed | "WriteShards" >> WriteArrowShards(output, phases)

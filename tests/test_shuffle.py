@@ -5,6 +5,7 @@ import random
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.beam_testing import fn_api_test_pipeline
@@ -42,8 +43,28 @@ def test_large_values_cross_the_shuffle_compressed_small_and_incompressible_ones
     assert encode_value(noise) == pickle.dumps(noise, protocol=5) and decode_value(encode_value(noise)) == noise
 
 
-def test_group_encoded_groups_and_each_group_is_reiterable():
-    docs = [Document(id=f"s/{i}", source="s", text=f"t{i % 3}") for i in range(9)]
+def test_uncompressed_encoding_is_the_pickle_and_decodes_the_same():
+    page = b"<html>" + b"<div class='nav'><a href='/x'>menu</a></div>" * 400 + b"</html>"
+    html_doc = Document(id="w/1", source="w", text="", location="f.warc.gz:0", raw=page)
+    plain = encode_value(html_doc, compress=False)
+    assert plain == pickle.dumps(html_doc, protocol=5) and len(plain) > COMPRESS_MIN_BYTES
+    assert decode_value(plain) == html_doc == decode_value(encode_value(html_doc))
+
+
+def test_shuffles_are_compressed_except_on_beams_local_runner():
+    from pipeline.graph import compress_shuffles
+    from pipeline.run import make_pipeline
+
+    assert not compress_shuffles(make_pipeline([]))                                   # FnApiRunner, in_memory
+    assert not compress_shuffles(make_pipeline(["--direct_running_mode=multi_processing"]))
+    assert not compress_shuffles(make_pipeline(["--runner=DirectRunner"]))
+    assert compress_shuffles(make_pipeline(["--runner=PortableRunner", "--job_endpoint=embed"]))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_group_encoded_groups_and_each_group_is_reiterable(compress):
+    page = b"<p>" + b"<div class='nav'>menu</div>" * 600   # large: compressed when `compress`
+    docs = [Document(id=f"s/{i}", source="s", text=f"t{i % 3}", raw=page if i % 2 else None) for i in range(9)]
 
     def twice(kv):
         key, group = kv
@@ -52,7 +73,7 @@ def test_group_encoded_groups_and_each_group_is_reiterable():
         return key, first
 
     with fn_api_test_pipeline() as p:
-        out = (p | beam.Create(docs) | beam.Map(lambda d: (d.text, d)) | GroupEncoded() | beam.Map(twice))
+        out = (p | beam.Create(docs) | beam.Map(lambda d: (d.text, d)) | GroupEncoded(compress) | beam.Map(twice))
         assert_that(out, equal_to([("t0", ["s/0", "s/3", "s/6"]), ("t1", ["s/1", "s/4", "s/7"]),
                                    ("t2", ["s/2", "s/5", "s/8"])]))
 

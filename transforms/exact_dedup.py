@@ -97,14 +97,15 @@ class DeduplicateExact(beam.PTransform):
 
     REJECTED = "rejected"
 
-    def __init__(self, cfg: ExactDedupConfig) -> None:
+    def __init__(self, cfg: ExactDedupConfig, compress: bool = True) -> None:
         super().__init__()
         self._cfg = cfg
+        self._compress = compress   # zstd for large documents in the shuffle (transforms/shuffle.py)
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         return (
             docs
             | "KeyByContentHash" >> beam.Map(_key_by_content)  # (hex digest, Document)
-            | "GroupByContent" >> GroupEncoded()
+            | "GroupByContent" >> GroupEncoded(self._compress)
             | "KeepSmallestId" >> beam.ParDo(_FoldGroupFn()).with_outputs(self.REJECTED, main="kept")
         )

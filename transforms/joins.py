@@ -24,9 +24,9 @@ def _tag_with(element: tuple[Any, Any], tag: str) -> tuple[Any, tuple[str, Any]]
     return key, (tag, value)
 
 
-def _tag_encoded(element: tuple[Any, Any], tag: str) -> tuple[Any, bytes]:
+def _tag_encoded(element: tuple[Any, Any], tag: str, compress: bool) -> tuple[Any, bytes]:
     key, value = element
-    return key, encode_value((tag, value))
+    return key, encode_value((tag, value), compress)
 
 
 def small_values(values: Iterable[tuple[str, Any]], many_tag: str) -> dict[str, list[Any]]:
@@ -45,14 +45,19 @@ def many_values(values: Iterable[tuple[str, Any]], many_tag: str) -> Iterator[An
 
 class GroupTagged(beam.PTransform):
     """`encoded=True` carries each (tag, value) through the Flatten and the shuffle as pickled bytes
-    (transforms/shuffle.py), pickled where it is produced: for joins that move whole documents."""
+    (transforms/shuffle.py), pickled where it is produced: for joins that move whole documents; `compress`
+    then zstd-compresses large values (transforms/shuffle.py)."""
 
-    def __init__(self, encoded: bool = False) -> None:
+    def __init__(self, encoded: bool = False, compress: bool = True) -> None:
         super().__init__()
         self._encoded = encoded
+        self._compress = compress
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
-        tag_fn = _tag_encoded if self._encoded else _tag_with
-        tagged = [pc | f"Tag_{tag}" >> beam.Map(tag_fn, tag) for tag, pc in sorted(inputs.items())]
+        if self._encoded:
+            tagged = [pc | f"Tag_{tag}" >> beam.Map(_tag_encoded, tag, self._compress)
+                      for tag, pc in sorted(inputs.items())]
+        else:
+            tagged = [pc | f"Tag_{tag}" >> beam.Map(_tag_with, tag) for tag, pc in sorted(inputs.items())]
         grouped = tagged | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey()
         return grouped | "Decode" >> beam.Map(decoded_group) if self._encoded else grouped

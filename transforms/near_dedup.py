@@ -665,9 +665,10 @@ class DeduplicateNearDuplicates(beam.PTransform):
     REJECTED = "rejected"
     AUDIT = "audit"
 
-    def __init__(self, cfg: NearDedupConfig) -> None:
+    def __init__(self, cfg: NearDedupConfig, compress: bool = True) -> None:
         super().__init__()
         self._cfg = cfg
+        self._compress = compress   # zstd for large documents in the join with the clusters (transforms/shuffle.py)
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         cfg = self._cfg
@@ -730,7 +731,7 @@ class DeduplicateNearDuplicates(beam.PTransform):
         )
         applied = (
             {"doc": docs | "KeyDocs" >> beam.Map(_key_doc), "cluster": clusters}
-            | "JoinDocs" >> GroupTagged(encoded=True)
+            | "JoinDocs" >> GroupTagged(encoded=True, compress=self._compress)
             | "ApplyClusters" >> beam.ParDo(_ApplyClustersFn()).with_outputs(self.REJECTED, main="kept")
         )
         outputs = {"kept": applied.kept, self.REJECTED: applied[self.REJECTED]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -103,19 +104,24 @@ class _PackFn(CountingDoFn):
         yield key, packed
 
 
+def _encode_doc(kv: tuple[Any, Any], compress: bool) -> tuple[Any, bytes]:
+    return kv[0], encode_value(kv[1], compress)
+
+
 class PackSequences(beam.PTransform):
     """Packs each (phase, split, bucket). Output: ((phase, split, bucket), PackedRows) for every bucket."""
 
-    def __init__(self, phases: Sequence[PhaseConfig], seed: int, pad_id: int) -> None:
+    def __init__(self, phases: Sequence[PhaseConfig], seed: int, pad_id: int, compress: bool = True) -> None:
         super().__init__()
         self._phases, self._seed, self._pad_id = tuple(phases), seed, pad_id
+        self._compress = compress   # zstd for large documents in the shuffle (transforms/shuffle.py)
 
     def expand(self, assigned: beam.PCollection) -> beam.PCollection:
         every = assigned.pipeline | "EveryBucket" >> beam.Create(
             [(k, encode_value(None)) for k in expected_buckets(self._phases)])
         return (
             # pickled where produced, so the Flatten (a materialized copy) moves bytes
-            (assigned | "Encode" >> beam.Map(lambda kv: (kv[0], encode_value(kv[1]))), every)
+            (assigned | "Encode" >> beam.Map(_encode_doc, self._compress), every)
             | "WithEmptyBuckets" >> beam.Flatten()                 # ((phase, split, bucket), doc | None)
             | "GroupByBucket" >> beam.GroupByKey()
             | "Decode" >> beam.Map(decoded_group)

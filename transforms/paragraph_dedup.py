@@ -92,11 +92,12 @@ class DeduplicateParagraphs(beam.PTransform):
 
     REJECTED = "rejected"
 
-    def __init__(self, unit: str, min_chars: int) -> None:
+    def __init__(self, unit: str, min_chars: int, compress: bool = True) -> None:
         super().__init__()
         if unit not in UNITS:
             raise ValueError(f"exact_dedup.paragraph_unit must be one of {sorted(UNITS)}, got {unit!r}")
         self._unit, self._min_chars = unit, min_chars
+        self._compress = compress   # zstd for large documents in the join (transforms/shuffle.py)
 
     def expand(self, docs: beam.PCollection) -> pvalue.DoOutputsTuple:
         removals = (
@@ -107,6 +108,6 @@ class DeduplicateParagraphs(beam.PTransform):
         )
         return (
             {"doc": docs | "KeyById" >> beam.Map(_key_by_id), "drop": removals}
-            | "JoinRemovals" >> GroupTagged(encoded=True)
+            | "JoinRemovals" >> GroupTagged(encoded=True, compress=self._compress)
             | "Remove" >> beam.ParDo(_RemoveFn(self._unit)).with_outputs(self.REJECTED, main="kept")
         )

@@ -106,8 +106,8 @@ def part_of(seed: int, doc_id: str, parts: int) -> int:
     return hash64(seed, doc_id) % parts
 
 
-def _key_by_part(item: Document | Rejected, seed: int, parts: int) -> tuple[int, bytes]:
-    return part_of(seed, item.id, parts), encode_value(item)
+def _key_by_part(item: Document | Rejected, seed: int, parts: int, compress: bool) -> tuple[int, bytes]:
+    return part_of(seed, item.id, parts), encode_value(item, compress)
 
 
 class WriteParquetParts(beam.PTransform):
@@ -118,17 +118,18 @@ class WriteParquetParts(beam.PTransform):
     multi-input Flatten is a materialized copy in the FnApiRunner, and one per stage that drops
     documents would copy every rejected document again. Parts that get no item are written empty by a
     small step after the others (a side input of the parts written), not by flattening a placeholder
-    per part into the data."""
+    per part into the data. `compress`: zstd for large items in the shuffle (transforms/shuffle.py)."""
 
-    def __init__(self, directory: str, parts: int, kind: str, seed: int) -> None:
+    def __init__(self, directory: str, parts: int, kind: str, seed: int, compress: bool = True) -> None:
         super().__init__()
         if kind not in ("curated", "rejected"):
             raise ValueError(f"unknown parquet output kind {kind!r}")
         self._directory, self._parts, self._kind, self._seed = directory, parts, kind, seed
+        self._compress = compress
 
     def expand(self, items: beam.PCollection | Mapping[str, beam.PCollection]) -> beam.PCollection:
         inputs = {"": items} if isinstance(items, beam.PCollection) else dict(items)
-        keyed = [pc | f"{label}KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts)
+        keyed = [pc | f"{label}KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts, self._compress)
                  for label, pc in sorted(inputs.items())]
         if len(keyed) > 1:
             keyed = [tuple(keyed) | "AllItems" >> beam.Flatten()]
