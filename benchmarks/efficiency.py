@@ -7,7 +7,8 @@
    Beam's 200, see SAMPLING_MS) and the run's wall time. The run
    uses the corpus's own config, as a user would run it (it keeps the text of a seeded 5% of rejected
    documents, `run.rejected_text_fraction: 0.05`).
-3. Replays each stage bare, in this process on the same core: the stage's own pure functions and
+3. Replays each stage bare, in this process on the same core, right before and right after that run (the
+   mean of the two replays is the bare time; see main): the stage's own pure functions and
    library calls in a plain loop over the documents that entered that stage in the run (recovered from
    the run's outputs: kept rows and the rejected rows of that stage or a later one; a rejected row
    without its text gets the text that entered its stage back from the input, rebuilt untimed with the
@@ -408,31 +409,47 @@ def main() -> None:
     tune_gc()  # the bare loops run under the pipeline's collector settings (transforms/runtime.py)
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
-    # Rounds, each: 1 worker (pinned) -> its bare replay (pinned) -> multi_processing with N workers -> (with
-    # --mp-baseline) multi_processing with 1 worker. Interleaving keeps every ratio within one round: this
-    # shared host's speed drifts by tens of percent over minutes (a fixed pure-Python loop measured 4.0 to
-    # 6.9 s within ten minutes), which would bias ratios of runs made minutes apart.
+    # Rounds, each: multi_processing with N workers -> bare replay (pinned) -> 1 worker (pinned) -> bare replay
+    # again (pinned) -> (with --mp-baseline) multi_processing with 1 worker. Interleaving keeps every ratio
+    # within one round: this shared host's speed drifts by tens of percent over minutes (a fixed pure-Python
+    # loop measured 4.0 to 6.9 s within ten minutes), which would bias ratios of runs made minutes apart. The
+    # bare work is the mean of a replay right before and one right after the 1-worker run, so that a drift
+    # of the host's speed during the round cancels to first order instead of landing on one side of the
+    # ratio. The replay before it reads the outputs of the round's multi_processing run (byte-identical to
+    # the 1-worker run's, the runner-mode tests check it; without --workers, the previous round's).
     mp = ["--direct_running_mode=multi_processing"]
     rounds = []
     for k in range(args.repeats):
-        one = run_pipeline(config, work / f"out-1w-{k}", [], pinned=True)
-        r: dict[str, Any] = {"one": one}
-        if not args.no_bare:
-            pin()
-            r["bare"] = bare_times(corpus, config, work / f"out-1w-{k}")
-            pin(None)
-            seconds = one["timings"]["seconds"]
-            r["launcher"] = {j: v for j, v in seconds.items() if j in LAUNCHER_STEPS}
-            r["bare_total"] = sum(r["bare"].values()) + sum(r["launcher"].values())
+        r: dict[str, Any] = {}
+        prior = work / f"out-1w-{k - 1}" if k else None
         if args.workers:
             r["multi"] = run_pipeline(config, work / f"out-{args.workers}w-{k}",
                                       [*mp, f"--direct_num_workers={args.workers}"], pinned=False)["wall"]
+            prior = work / f"out-{args.workers}w-{k}"
+        replays = []
+        if not args.no_bare and prior is not None:
+            pin()
+            replays.append(bare_times(corpus, config, prior))
+            pin(None)
+        one = run_pipeline(config, work / f"out-1w-{k}", [], pinned=True)
+        r["one"] = one
+        if not args.no_bare:
+            pin()
+            replays.append(bare_times(corpus, config, work / f"out-1w-{k}"))
+            pin(None)
+            r["replays"] = [sum(x.values()) for x in replays]
+            r["bare"] = {stage: statistics.fmean(x.get(stage, 0.0) for x in replays)
+                         for stage in dict.fromkeys(s for x in replays for s in x)}
+            seconds = one["timings"]["seconds"]
+            r["launcher"] = {j: v for j, v in seconds.items() if j in LAUNCHER_STEPS}
+            r["bare_total"] = sum(r["bare"].values()) + sum(r["launcher"].values())
         if args.mp_baseline:
             r["mp1"] = run_pipeline(config, work / f"out-mp1-{k}", [*mp, "--direct_num_workers=1"],
                                     pinned=False)["wall"]
         rounds.append(r)
         print(f"round {k}: 1 worker {one['wall']:.1f} s"
-              + (f", bare {r['bare_total']:.1f} s" if "bare" in r else "")
+              + (f", bare {r['bare_total']:.1f} s (replays {', '.join(f'{x:.1f}' for x in r['replays'])} s)"
+                 if "bare" in r else "")
               + (f", x{args.workers} {r['multi']:.1f} s" if args.workers else "")
               + (f", mp x1 {r['mp1']:.1f} s" if args.mp_baseline else ""), flush=True)
     walls = [r["one"]["wall"] for r in rounds]
@@ -451,8 +468,10 @@ def main() -> None:
         in_pipeline = stage_times(median_round["one"]["timings"]["beam_steps"])
         lines = [BEGIN, "## Efficiency: stages in the pipeline against the same work bare (issue 9)", "",
                  f"Produced by `{command}`. {corpus_line} One worker (in_memory) pinned to one core; the bare "
-                 "replay runs in one process on the same core, right after that run, over the documents that "
-                 "entered each stage in it. The seconds are those of the round with the median end-to-end "
+                 "replay runs in one process on the same core, over the documents that entered each stage in "
+                 "that run, once right before it and once right after it, and its seconds are the mean of the "
+                 "two (a drift of the host's speed during the round cancels to first order; each round's two "
+                 "replay totals are listed below). The seconds are those of the round with the median end-to-end "
                  "efficiency; a stage's efficiency is the median of its ratio over the rounds (each round's "
                  "ratio in brackets), since a stage of a few seconds moves with the host's drift on its own.", "",
                  "| stage | pipeline s | share of wall | bare s | efficiency (median) | per round | bare work |",
@@ -478,6 +497,8 @@ def main() -> None:
                           f"{', '.join(f'{x:.2f}' for x in stage_effs[stage])})"]
         wall = median_round["one"]["wall"]
         no_report = [(r["bare_total"] - r["launcher"].get("report", 0.0)) / r["one"]["wall"] for r in rounds]
+        lines += ["", "Bare replay totals per round, before and after the 1-worker run (launcher steps not "
+                  "included): " + "; ".join(", ".join(f"{x:.1f}" for x in r["replays"]) + " s" for r in rounds)]
         lines += ["", f"end-to-end efficiency: {efficiency:.2f} (median of {args.repeats} rounds: "
                   f"{', '.join(f'{e:.2f}' for e in effs)}; median round: bare {bare_total:.1f} s / wall {wall:.1f} s, "
                   f"1 worker; walls {', '.join(f'{w:.1f}' for w in walls)} s)", "",
