@@ -54,10 +54,7 @@ class GroupTagged(beam.PTransform):
         self._compress = compress
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
-        if self._encoded:
-            tagged = [pc | f"Tag_{tag}" >> beam.Map(_tag_encoded, tag, self._compress)
-                      for tag, pc in sorted(inputs.items())]
-        else:
-            tagged = [pc | f"Tag_{tag}" >> beam.Map(_tag_with, tag) for tag, pc in sorted(inputs.items())]
+        tag_fn, extra = (_tag_encoded, (self._compress,)) if self._encoded else (_tag_with, ())
+        tagged = [pc | f"Tag_{tag}" >> beam.Map(tag_fn, tag, *extra) for tag, pc in sorted(inputs.items())]
         grouped = tagged | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey()
         return grouped | "Decode" >> beam.Map(decoded_group) if self._encoded else grouped

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import apache_beam as beam
 import numpy as np
 
 from transforms.counters import CountingDoFn, StageCounters
 from transforms.mix import TRAIN, VALIDATION, PhaseConfig, unit_hash
-from transforms.shuffle import decoded_group, encode_value
+from transforms.shuffle import decoded_group, encode_pair, encode_value
 from transforms.tokenize import TokenizedDoc
 
 STAGE = "pack"
@@ -104,10 +103,6 @@ class _PackFn(CountingDoFn):
         yield key, packed
 
 
-def _encode_doc(kv: tuple[Any, Any], compress: bool) -> tuple[Any, bytes]:
-    return kv[0], encode_value(kv[1], compress)
-
-
 class PackSequences(beam.PTransform):
     """Packs each (phase, split, bucket). Output: ((phase, split, bucket), PackedRows) for every bucket."""
 
@@ -121,7 +116,7 @@ class PackSequences(beam.PTransform):
             [(k, encode_value(None)) for k in expected_buckets(self._phases)])
         return (
             # pickled where produced, so the Flatten (a materialized copy) moves bytes
-            (assigned | "Encode" >> beam.Map(_encode_doc, self._compress), every)
+            (assigned | "Encode" >> beam.Map(encode_pair, self._compress), every)
             | "WithEmptyBuckets" >> beam.Flatten()                 # ((phase, split, bucket), doc | None)
             | "GroupByBucket" >> beam.GroupByKey()
             | "Decode" >> beam.Map(decoded_group)

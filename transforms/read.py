@@ -16,9 +16,9 @@ id, position, location, URL) through the group by id; the first occurrence of ea
 the verdicts go back to their range (combined into lists where they are decided, so the group by
 range moves a few lists per range, not one element per record), and the second read turns them into
 documents, `duplicate_id` dead letters and the key filter's drops (DROPPED: Documents marked
-`<stage>:<reason>`). So no document
-crosses a shuffle before extraction (whole-document groups by id and by URL moved every input document
-twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second decompression and parse of the input.
+`<stage>:<reason>`). So no document crosses a shuffle before extraction (whole-document groups by id and
+by URL moved every input document twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second
+decompression and parse of the input.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
@@ -792,12 +792,11 @@ class ReadDocuments(beam.PTransform):
         # Each range's verdicts go back to it as lists, (range id, [(ordinal, verdict)]), combined where
         # they are decided (Beam lifts the combine into the deciding stage), so the group by range moves a
         # few lists per range instead of one element per record.
-        verdicts = [ids.decided]
+        parts = [scanned[_ScanRangeFn.RANGES],                        # (range id, range key) once per range
+                 ids.decided | "DecidedPerRange" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())]
         if self._key_filter is not None:
-            verdicts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range))
-        parts = [scanned[_ScanRangeFn.RANGES]]                        # (range id, range key) once per range
-        for label, pcoll in zip(("DecidedPerRange", "FilteredPerRange"), verdicts, strict=False):
-            parts.append(pcoll | label >> beam.CombinePerKey(beam.combiners.ToListCombineFn()))
+            parts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range)
+                         | "FilteredPerRange" >> beam.CombinePerKey(beam.combiners.ToListCombineFn()))
         emitted = (
             parts
             | "RangesAndVerdicts" >> beam.Flatten()

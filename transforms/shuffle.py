@@ -84,7 +84,8 @@ class DecodedValues:
         return map(decode_value, self._values)
 
 
-def _encode(kv: tuple[Any, Any], compress: bool) -> tuple[Any, bytes]:
+def encode_pair(kv: tuple[Any, Any], compress: bool = True) -> tuple[Any, bytes]:
+    """(key, value) -> (key, `encode_value(value)`): what a shuffle of pickled values is fed."""
     return kv[0], encode_value(kv[1], compress)
 
 
@@ -104,7 +105,7 @@ class GroupEncoded(beam.PTransform):
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         return (
             pcoll
-            | "Encode" >> beam.Map(_encode, self._compress)
+            | "Encode" >> beam.Map(encode_pair, self._compress)
             | "Group" >> beam.GroupByKey()
             | "Decode" >> beam.Map(decoded_group)
         )
