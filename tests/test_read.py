@@ -1,5 +1,6 @@
 import gzip
 import json
+from array import array
 
 import apache_beam as beam
 import pytest
@@ -14,12 +15,14 @@ from transforms.read import (
     ReadDocuments,
     SourceConfig,
     TruncatedFile,
+    _PlanWindowsFn,
     _ScanRangeFn,
     file_range,
     glob_root,
     id_decisions,
     iter_range_lines,
     parse_record,
+    plan_windows,
     range_id,
     range_key,
     split_file,
@@ -406,7 +409,8 @@ def test_ids_are_made_unique_on_keys_and_a_second_read(tmp_path):
     assert main == [("web/x", (rid, 0, "a.jsonl:1", None)), ("web/x", (rid, 1, "a.jsonl:2", None)),
                     ("web/y", (rid, 3, "a.jsonl:4", None))]
     tagged = [(o.tag, o.value) for o in scan.process(fr) if isinstance(o, TaggedOutput) and o.tag != "rejected"]
-    assert tagged == [("counts", ("web\ta.jsonl", 4)), ("ranges", (rid, range_key(fr)))]
+    sizes = array("I", [5, 6, 0, 6]).tobytes()   # characters per record, 0 for the dead letter
+    assert tagged == [("counts", ("web\ta.jsonl", 4)), ("ranges", (rid, (range_key(fr), sizes)))]
     with fn_api_test_pipeline() as p:
         out = p | ReadDocuments((src,), ReadConfig())
         assert_that(out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location)), equal_to([
@@ -429,3 +433,49 @@ def test_id_decisions_keep_the_first_occurrence_by_file_line_then_position():
     assert sorted(id_decisions(one_file), key=repr) == [((a, 2, "a.warc#urn:x", None), None),
                                                         ((a, 7, "a.warc#urn:x", None), "a.warc#urn:x")]
     assert list(id_decisions([])) == []
+
+
+def test_plan_windows_cuts_by_kept_characters_within_the_cap():
+    ordinals, kept = [0, 1, 2, 3, 5, 8], [10, 0, 10, 10, 0, 10]   # ordinals 1 and 5 are dropped: no work
+    assert plan_windows(ordinals, kept, window_chars=100, max_windows=4) == [(0, 9)]     # 40 chars: one window
+    assert plan_windows(ordinals, kept, window_chars=20, max_windows=4) == [(0, 3), (3, 9)]
+    assert plan_windows(ordinals, kept, window_chars=10, max_windows=4) == [(0, 1), (1, 3), (3, 5), (5, 9)]
+    assert plan_windows(ordinals, kept, window_chars=10, max_windows=2) == [(0, 3), (3, 9)]  # the cap wins
+    assert plan_windows([4, 7], [0, 0], window_chars=10, max_windows=4) == [(4, 8)]   # nothing kept: one
+    assert plan_windows([], [], window_chars=10, max_windows=4) == []
+
+
+def test_second_read_in_windows_gives_the_same_outputs(tmp_path):
+    """A gzipped JSONL range read again in windows (most of them skipping a prefix of lines unparsed, the
+    last stopping early) emits exactly what one window does; a text file (not skippable) stays one window."""
+    dup_of = {30: 2, 35: 7}   # records 30 and 35 repeat the ids of records 2 and 7
+    lines = [json.dumps({"id": str(dup_of.get(i, i)), "text": f"record {i} " * (i % 4 + 1)}) for i in range(40)]
+    lines[11] = "not json"
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    (tmp_path / "t.txt").write_text("a text document\n")
+    srcs = (SourceConfig(name="web", paths=(str(tmp_path / "*.jsonl.gz"),), id_field="id"),
+            SourceConfig(name="notes", paths=(str(tmp_path / "*.txt"),), format="text"))
+    expected_docs = [(f"web/{i}", f"record {i} " * (i % 4 + 1), f"a.jsonl.gz:{i + 1}")
+                     for i in range(40) if i != 11 and i not in dup_of]
+    expected_docs.append(("notes/t.txt", "a text document\n", "t.txt"))
+    expected_rejected = [("web/a.jsonl.gz:12", "invalid_json", "a.jsonl.gz:12", None)] + [
+        (f"web/{j}", "duplicate_id", f"a.jsonl.gz:{i + 1}", f"a.jsonl.gz:{j + 1}") for i, j in dup_of.items()]
+
+    def outputs(window_chars):
+        with fn_api_test_pipeline() as p:
+            out = p | ReadDocuments(srcs, ReadConfig(), window_chars=window_chars, max_windows=3)
+            docs = out["docs"] | beam.Map(lambda d: (d.id, d.text, d.location))
+            rejected = out[ReadDocuments.REJECTED] | beam.Map(lambda r: (r.id, r.reason, r.location, r.detail))
+            assert_that(docs, equal_to(expected_docs), label="docs")
+            assert_that(rejected, equal_to(expected_rejected), label="rejected")
+
+    outputs(window_chars=10_000)   # one window per range
+    outputs(window_chars=50)       # three windows for the JSONL file
+
+    scan = _ScanRangeFn(srcs, ReadConfig())
+    fr = FileRange("web", str(tmp_path / "a.jsonl.gz"), "a.jsonl.gz", 0, -1)
+    ((_, ranges),) = [o.value for o in scan.process(fr) if isinstance(o, TaggedOutput) and o.tag == "ranges"]
+    verdicts = [(o, None) for o in range(40) if o != 11]
+    windows = list(_PlanWindowsFn(srcs, 50, 3).process((range_id(fr), [ranges, verdicts[:20], verdicts[20:]])))
+    assert [(w.first, w.end) for w in windows] == [(0, 16), (16, 28), (28, 40)]   # 337, 300, 300 characters
+    assert [o for w in windows for o, _ in w.verdicts] == [o for o, _ in verdicts]

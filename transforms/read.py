@@ -16,7 +16,12 @@ id, position, location, URL) through the group by id; the first occurrence of ea
 the verdicts go back to their range (combined into lists where they are decided, so the group by
 range moves a few lists per range, not one element per record), and the second read turns them into
 documents, `duplicate_id` dead letters and the key filter's drops (DROPPED: Documents marked
-`<stage>:<reason>`). So no document crosses a shuffle before extraction (whole-document groups by id and
+`<stage>:<reason>`). The second read works in windows (`plan_windows`): a JSONL range's verdicts are cut
+into [first, end) ordinal windows of about equal characters of kept documents (the scan sends each
+record's size with the range), at most WINDOW_CHARS each and MAX_WINDOWS per range, Reshuffled, and
+each window reads the range's lines up to its end, parsing only its own; so one large gzip file does not
+leave its extraction to one worker, for at most (MAX_WINDOWS + 1) / 2 decompressions of it. Other
+formats are one window per range. So no document crosses a shuffle before extraction (whole-document groups by id and
 by URL moved every input document twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second
 decompression and parse of the input.
 
@@ -54,13 +59,15 @@ Metrics namespace `read`: `docs_in` (records), `kept`, `dropped:<reason>`, `cut:
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import dataclasses
 import gzip
 import json
 import posixpath
 import zlib
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -80,6 +87,9 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 _GLOB_CHARS = "*?["
 _COUNT_CHUNK = 1 << 22
 _SKIP_CHUNK = 1 << 20
+SKIPPED = None              # `_records`' placeholder for a record before the window the second read needs
+WINDOW_CHARS = 2_000_000    # the second read's unit: at most this many characters of kept documents...
+MAX_WINDOWS = 4             # ...unless a range would need more windows than this (each re-reads its prefix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +174,16 @@ class Candidate(NamedTuple):
 Verdict = tuple[str, str, str | None, str | None] | None
 Place = tuple[int, int]                    # (range id, ordinal): where the second read finds a document
 IdRecord = tuple[int, int, str, str | None]   # what the group by id carries: (range id, ordinal, location, url)
+
+
+class RangeWindow(NamedTuple):
+    """The second read's unit of work: the records of the range `key` (`range_key`) with ordinals in
+    [first, end), and the verdicts on its Documents, (ordinal, verdict) in ordinal order."""
+
+    key: str
+    first: int
+    end: int
+    verdicts: list[tuple[int, Verdict]]
 
 
 # ---------------------------------------------------------------- pure functions
@@ -558,7 +578,9 @@ def _count_newlines(fh: Any, upto: int) -> int:
 
 # ---------------------------------------------------------------- DoFns
 
-def _records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
+def _records(fr: FileRange, src: SourceConfig, first: int = 0) -> Iterator[Document | Rejected | None]:
+    """The range's records in order; with `first` (JSONL only: a line is skipped without being parsed),
+    `SKIPPED` in place of each record before that ordinal."""
     if src.format == "warc":
         yield from iter_warc_records(fr, src)
         return
@@ -568,8 +590,8 @@ def _records(fr: FileRange, src: SourceConfig) -> Iterator[Document | Rejected]:
     if src.format == "text":
         yield from iter_text_file(fr, src)
         return
-    for lineno, line in iter_range_lines(fr):
-        yield parse_record(line, src, fr.relpath, lineno)
+    for ordinal, (lineno, line) in enumerate(iter_range_lines(fr)):
+        yield SKIPPED if ordinal < first else parse_record(line, src, fr.relpath, lineno)
 
 
 class _ListFilesFn(beam.DoFn):
@@ -628,6 +650,29 @@ def id_decisions(seen: Iterable[IdRecord]) -> Iterator[tuple[IdRecord, str | Non
         yield record, (None if same else first[2])
 
 
+def plan_windows(ordinals: Sequence[int], kept_chars: Sequence[int], window_chars: int,
+                 max_windows: int) -> list[tuple[int, int]]:
+    """The second read's windows over one range: [first, end) ordinal intervals, in order, that cover
+    `ordinals` (sorted: the records with a verdict) and start and end on them. `kept_chars[i]` is the work
+    behind `ordinals[i]`: its characters when the document is kept (extraction and every stage after it
+    work on those), 0 for one that is dropped. The windows hold about equal shares of that work, at most
+    `window_chars` each, unless that needs more than `max_windows`: each window reads the range from its
+    start (a compressed file is not seekable), so the cap bounds the reading to (max_windows + 1) / 2
+    times the range."""
+    if not ordinals:
+        return []
+    total = sum(kept_chars)
+    n = max(1, min(max_windows, -(-total // window_chars)))
+    windows, first, acc = [], ordinals[0], 0
+    for ordinal, chars in zip(ordinals, kept_chars, strict=True):
+        if len(windows) < n - 1 and acc * n >= total * (len(windows) + 1) and ordinal > first:
+            windows.append((first, ordinal))
+            first = ordinal
+        acc += chars
+    windows.append((first, ordinals[-1] + 1))
+    return windows
+
+
 def duplicate_id(doc: Document, first_location: str) -> Rejected:
     return Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="duplicate_id", location=doc.location,
                     text=doc.text[:2000] if doc.raw is None else None, detail=first_location,
@@ -646,12 +691,13 @@ class _RangeReader(CountingDoFn):
     def setup(self) -> None:
         tune_process()  # the first stage of each pass of the curation job on every worker (transforms/runtime.py)
 
-    def _items(self, fr: FileRange, count: bool) -> Iterator[Document | Rejected]:
+    def _items(self, fr: FileRange, count: bool, first: int = 0) -> Iterator[Document | Rejected | None]:
         """The range's records in file order, each a Document (within `max_doc_chars`) or a dead letter;
-        a truncated file ends with its `truncated_file` dead letter. `count`: update the counters."""
+        a truncated file ends with its `truncated_file` dead letter. `count`: update the counters.
+        `first`: records before that ordinal may be `SKIPPED` (see `_records`)."""
         src = self._sources[fr.source]
         try:
-            for item in _records(fr, src):
+            for item in _records(fr, src, first):
                 if isinstance(item, Document):
                     limited = limit_size(item, self._cfg)
                     if count and limited is not item and isinstance(limited, Document):
@@ -669,28 +715,33 @@ class _RangeReader(CountingDoFn):
 class _ScanRangeFn(_RangeReader):
     """The first read of a range: every Document as its id and what the groups of keys need, (id, (range
     id, ordinal, location, url)), never its text; every dead letter; the range's record count; and, when it
-    holds a Document, the range itself as (range id, range key) (tagged RANGES), for the second read."""
+    holds a Document, the range itself as (range id, (range key, sizes)) (tagged RANGES), for the second
+    read: `sizes` is an array("I") as bytes of each record's characters (0 for a dead letter), what the
+    second read's windows are cut by."""
 
     RANGES = "ranges"
 
     def process(self, fr: FileRange) -> Iterable[Any]:  # Any: tagged outputs (apache/beam#26493)
         rid = range_id(fr)
         records = counted = docs = 0
+        sizes = array("I")   # per record: its characters (bytes of undecoded HTML), 0 for a dead letter
         for ordinal, item in enumerate(self._items(fr, count=True)):
             records += 1
             if records - counted == _COUNT_EVERY:  # live progress within a long range, not only at its end
                 self._counters.inc("docs_in", _COUNT_EVERY)
                 counted = records
             if isinstance(item, Rejected):
+                sizes.append(0)
                 self._counters.inc(f"dropped:{item.reason}")
                 yield pvalue.TaggedOutput(ReadDocuments.REJECTED, item)
             else:
                 docs += 1
+                sizes.append(min(len(item.raw if item.raw is not None else item.text), 0xFFFFFFFF))
                 yield item.id, (rid, ordinal, item.location, item.url)
         self._counters.inc("docs_in", records - counted)
         yield pvalue.TaggedOutput(ReadDocuments.COUNTS, (f"{fr.source}\t{fr.relpath}", records))
         if docs:
-            yield pvalue.TaggedOutput(self.RANGES, (rid, range_key(fr)))
+            yield pvalue.TaggedOutput(self.RANGES, (rid, (range_key(fr), sizes.tobytes())))
 
 
 class _DecideIdsFn(CountingDoFn):
@@ -723,25 +774,51 @@ def _by_range(decided: tuple[Place, Verdict]) -> tuple[int, tuple[int, Verdict]]
     return key, (ordinal, verdict)
 
 
-class _EmitRangeFn(_RangeReader):
-    """The second read of a range, with the verdicts on its Documents: a kept one as the Document, a later
-    occurrence of an id as a `duplicate_id` dead letter, one the key filter drops as the Document marked
-    (tagged DROPPED). The range's dead letters went out with the first read."""
+class _PlanWindowsFn(beam.DoFn):
+    """One range with its verdicts, (range id, [(range key, sizes), [(ordinal, verdict)], ...]), as the
+    `RangeWindow`s the second read works on (`plan_windows`; one window for a format other than JSONL,
+    whose records cannot be skipped without being parsed)."""
 
-    def process(self, element: tuple[int, Iterable[str | list[tuple[int, Verdict]]]]) -> Iterable[Any]:
+    def __init__(self, sources: tuple[SourceConfig, ...], window_chars: int, max_windows: int) -> None:
+        super().__init__()
+        self._formats = {s.name: s.format for s in sources}
+        self._window_chars, self._max_windows = window_chars, max_windows
+
+    def process(self, element: tuple[int, Iterable[tuple[str, bytes] | list[tuple[int, Verdict]]]]
+                ) -> Iterable[Any]:  # Any: RangeWindow (a NamedTuple; no schema inference)
         rid, values = element
-        key, verdicts = None, {}   # one small entry per Document of one range
+        key, sizes, verdicts = None, array("I"), []
         for value in values:
-            if isinstance(value, str):
-                if key is not None and value != key:
-                    raise RuntimeError(f"two file ranges share the range id {rid}: {key} and {value}")
-                key = value
+            if isinstance(value[0], str):   # the range, once (a list of verdicts starts with a tuple)
+                if key is not None and value[0] != key:
+                    raise RuntimeError(f"two file ranges share the range id {rid}: {key} and {value[0]}")
+                key = value[0]
+                sizes = array("I")
+                sizes.frombytes(value[1])
             else:
-                verdicts.update(value)   # a list of (ordinal, verdict)
+                verdicts.extend(value)
         if key is None:
             raise RuntimeError(f"verdicts for the range id {rid} without its range")
-        for ordinal, item in enumerate(self._items(file_range(key), count=False)):
-            if isinstance(item, Rejected) or ordinal not in verdicts:
+        verdicts.sort(key=lambda v: v[0])
+        ordinals = [ordinal for ordinal, _ in verdicts]
+        kept = [sizes[o] if v is None and o < len(sizes) else 0 for o, v in verdicts]
+        cap = self._max_windows if self._formats[file_range(key).source] == "jsonl" else 1
+        for first, end in plan_windows(ordinals, kept, self._window_chars, cap):
+            lo, hi = bisect.bisect_left(ordinals, first), bisect.bisect_left(ordinals, end)
+            yield RangeWindow(key, first, end, verdicts[lo:hi])
+
+
+class _EmitRangeFn(_RangeReader):
+    """The second read, of one `RangeWindow`, with the verdicts on its Documents: a kept one as the
+    Document, a later occurrence of an id as a `duplicate_id` dead letter, one the key filter drops as the
+    Document marked (tagged DROPPED). The range's dead letters went out with the first read."""
+
+    def process(self, window: RangeWindow) -> Iterable[Any]:
+        verdicts = dict(window.verdicts)   # one small entry per Document of the window
+        for ordinal, item in enumerate(self._items(file_range(window.key), count=False, first=window.first)):
+            if ordinal >= window.end:
+                break
+            if item is SKIPPED or isinstance(item, Rejected) or ordinal not in verdicts:
                 continue
             verdict = verdicts[ordinal]
             if verdict is None:
@@ -765,11 +842,13 @@ class ReadDocuments(beam.PTransform):
     DROPPED = "dropped"
 
     def __init__(self, sources: tuple[SourceConfig, ...], cfg: ReadConfig,
-                 key_filter: beam.PTransform | None = None) -> None:
+                 key_filter: beam.PTransform | None = None, window_chars: int = WINDOW_CHARS,
+                 max_windows: int = MAX_WINDOWS) -> None:
         super().__init__()
         self._sources = sources
         self._cfg = cfg
         self._key_filter = key_filter
+        self._window_chars, self._max_windows = window_chars, max_windows
 
     def expand(self, root: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         ranges = (
@@ -792,7 +871,7 @@ class ReadDocuments(beam.PTransform):
         # Each range's verdicts go back to it as lists, (range id, [(ordinal, verdict)]), combined where
         # they are decided (Beam lifts the combine into the deciding stage), so the group by range moves a
         # few lists per range instead of one element per record.
-        parts = [scanned[_ScanRangeFn.RANGES],                        # (range id, range key) once per range
+        parts = [scanned[_ScanRangeFn.RANGES],                        # (range id, (range key, sizes)) once per range
                  ids.decided | "DecidedPerRange" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())]
         if self._key_filter is not None:
             parts.append(ids[_DecideIdsFn.CANDIDATES] | self._key_filter | "ByRange" >> beam.Map(_by_range)
@@ -801,6 +880,10 @@ class ReadDocuments(beam.PTransform):
             parts
             | "RangesAndVerdicts" >> beam.Flatten()
             | "GroupByRange" >> beam.GroupByKey()
+            # A range's verdicts as windows of about equal work, spread over the workers: one large file
+            # does not leave its extraction to a single worker.
+            | "PlanWindows" >> beam.ParDo(_PlanWindowsFn(self._sources, self._window_chars, self._max_windows))
+            | "SpreadWindows" >> beam.Reshuffle()
             | "ReadAgain" >> beam.ParDo(_EmitRangeFn(self._sources, self._cfg)).with_outputs(
                 self.REJECTED, self.DROPPED, main="docs")
         )
