@@ -5,6 +5,7 @@ the Beam transform is checked against them, and the ledger end to end through sh
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections import Counter
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -368,3 +370,18 @@ def test_mixing_reads_curated_parts_by_row_group(tmp_path):
     rows = [r for unit in units for r in read_curated_rows(unit)]
     assert [r["id"] for r in rows] == [d.id for d in docs if d.decision == "keep"]
     assert len(rows) == n - len(range(0, n, 7))
+
+
+def test_row_groups_end_at_a_row_count_or_a_text_size():
+    """Row groups (the mixing job's units of work) are bounded in rows and in characters of text, so long
+    documents make smaller row groups rather than a few large work items."""
+    from transforms.document import Document
+    from transforms.parquet_out import ROW_GROUP_TEXT_CHARS, part_bytes, row_group_bounds
+
+    assert row_group_bounds([5] * 5, max_rows=2, max_chars=100) == [(0, 2), (2, 4), (4, 5)]
+    assert row_group_bounds([60, 50, 10, 200, 1], max_rows=10, max_chars=100) == [(0, 2), (2, 4), (4, 5)]
+    assert row_group_bounds([]) == [(0, 0)]   # an empty part is one empty row group, as before
+    third = ROW_GROUP_TEXT_CHARS // 3
+    docs = [Document(id=f"d/{i:02d}", source="s", text="x" * (third + 1 if i < 6 else 10)) for i in range(10)]
+    meta = pq.ParquetFile(io.BytesIO(part_bytes("curated", docs))).metadata
+    assert [meta.row_group(k).num_rows for k in range(meta.num_row_groups)] == [3, 3, 4]

@@ -60,15 +60,35 @@ def part_path(directory: str, part: int, parts: int) -> str:
     return FileSystems.join(directory, f"part-{part:05d}-of-{parts:05d}.parquet")
 
 
-# Rows per Parquet row group: the unit the mixing job reads in parallel (pipeline/graph.py), so a part is
-# never one work item a single worker must finish. 2,048 curated documents are a few MB of text.
+# A Parquet row group is the unit the mixing job reads (and tokenizes) in parallel (pipeline/graph.py), so
+# a part is never one work item a single worker must finish: a row group ends at ROW_GROUP_ROWS rows or
+# once its texts reach ROW_GROUP_TEXT_CHARS characters, whichever comes first, so that the units are of
+# about equal work whatever the documents' sizes (2,048 books are tens of MB, 2,048 forum posts one).
 ROW_GROUP_ROWS = 2048
+ROW_GROUP_TEXT_CHARS = 1 << 20
+
+
+def row_group_bounds(text_chars: list[int], max_rows: int = ROW_GROUP_ROWS,
+                     max_chars: int = ROW_GROUP_TEXT_CHARS) -> list[tuple[int, int]]:
+    """[start, end) row ranges: consecutive, each at most `max_rows` rows, ending at the first row that
+    takes its texts to `max_chars` characters or more (so a row group holds at least one row)."""
+    bounds, start, chars = [], 0, 0
+    for i, n in enumerate(text_chars):
+        chars += n
+        if i + 1 - start >= max_rows or chars >= max_chars:
+            bounds.append((start, i + 1))
+            start, chars = i + 1, 0
+    if start < len(text_chars) or not bounds:
+        bounds.append((start, len(text_chars)))
+    return bounds
 
 
 def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
     table = pa.Table.from_pylist(rows, schema=schema)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+        for start, end in row_group_bounds([len(r["text"] or "") for r in rows]):
+            writer.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
     return buf.getvalue()
 
 
