@@ -26,6 +26,7 @@ from transforms.read import (
     range_id,
     range_key,
     split_file,
+    window_weight,
 )
 
 SRC = SourceConfig(name="web", paths=("x",), id_field="id", license="CC0")
@@ -443,6 +444,7 @@ def test_plan_windows_cuts_by_kept_characters_within_the_cap():
     assert plan_windows(ordinals, kept, window_chars=10, max_windows=2) == [(0, 3), (3, 9)]  # the cap wins
     assert plan_windows([4, 7], [0, 0], window_chars=10, max_windows=4) == [(4, 8)]   # nothing kept: one
     assert plan_windows([], [], window_chars=10, max_windows=4) == []
+    assert (window_weight(800, None), window_weight(800, ("urls", "duplicate_url", None, None))) == (800, 100)
 
 
 def test_second_read_in_windows_gives_the_same_outputs(tmp_path):
