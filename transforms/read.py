@@ -16,15 +16,16 @@ id, position, location, URL) through the group by id; the first occurrence of ea
 the verdicts go back to their range (combined into lists where they are decided, so the group by
 range moves a few lists per range, not one element per record), and the second read turns them into
 documents, `duplicate_id` dead letters and the key filter's drops (DROPPED: Documents marked
-`<stage>:<reason>`). The second read works in windows (`plan_windows`): a JSONL range's verdicts are cut
-into [first, end) ordinal windows of about equal work (characters of kept documents, an eighth of that
-for dropped ones; the scan sends each record's size with the range), at most WINDOW_CHARS each and
-MAX_WINDOWS per range, Reshuffled, and
-each window reads the range's lines up to its end, parsing only its own; so one large gzip file does not
-leave its extraction to one worker, for at most (MAX_WINDOWS + 1) / 2 decompressions of it. Other
-formats are one window per range. So no document crosses a shuffle before extraction (whole-document groups by id and
+`<stage>:<reason>`). So no document crosses a shuffle before extraction (whole-document groups by id and
 by URL moved every input document twice: 98 and 96 MB of the 100 MB benchmark corpus), for a second
 decompression and parse of the input.
+
+The second read works in windows (`plan_windows`): a JSONL range's verdicts are cut into [first, end)
+ordinal windows of about equal work (characters of kept documents, an eighth of that for dropped ones;
+the first read sends each record's size with its range), at most WINDOW_CHARS each and MAX_WINDOWS per
+range; the windows are Reshuffled, and each reads the range's lines up to its end, parsing only its own.
+So one large gzip file does not leave its extraction to one worker, for at most (MAX_WINDOWS + 1) / 2
+decompressions of it. Other formats are one window per range.
 
 Document ids: `<source>/<id field>` when the source names an id field and the record has it, else
 `<source>/<path relative to the source's common root>:<line>`; both independent of how the input is
@@ -91,6 +92,8 @@ _SKIP_CHUNK = 1 << 20
 SKIPPED = None              # `_records`' placeholder for a record before the window the second read needs
 WINDOW_CHARS = 2_000_000    # the second read's unit: at most this many characters of kept documents...
 MAX_WINDOWS = 4             # ...unless a range would need more windows than this (each re-reads its prefix)
+DROPPED_WORK = 8            # a dropped document costs the second read about 1/8 of a kept one of its size
+                            # (parsed, not extracted; 100 MB benchmark: 0.03 s per MB against 0.26)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -649,10 +652,6 @@ def id_decisions(seen: Iterable[IdRecord]) -> Iterator[tuple[IdRecord, str | Non
     for record in seen:
         same = record[0] == first[0] and record[1] == first[1]
         yield record, (None if same else first[2])
-
-
-DROPPED_WORK = 8   # a dropped document costs the second read about 1/8 of a kept one of its size (parsed, not
-                   # extracted nor processed further; 100 MB benchmark: 0.03 s per MB against 0.26)
 
 
 def window_weight(chars: int, verdict: Verdict) -> int:
