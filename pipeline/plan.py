@@ -51,7 +51,8 @@ class Assumptions:
     # Common Crawl WARC (ids ~50 B, locations ~130 B: relative path + WARC-Record-ID, URLs ~80 B)
     id_key_bytes: int = 280             # group by id: id, range id, position, location, URL
     url_key_bytes: int = 160            # group by URL: normalized URL, id, place, blocklist verdict
-    verdict_bytes: int = 24             # group by range: range id, position, verdict
+    verdict_bytes: int = 52             # group by range, then the second read's windows (a Reshuffle): range
+                                        # id, position and verdict twice, and the record's size (4 B)
     # bytes a whole-document shuffle carries per text byte (transforms/shuffle.py: zstd level 1); measured
     # by benchmarks/shuffle_compression.py (BENCHMARKS.md, "Shuffle encoding")
     shuffle_text_ratio: float = 0.85
