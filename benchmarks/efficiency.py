@@ -410,13 +410,15 @@ def main() -> None:
     command = " ".join(["python benchmarks/efficiency.py", *sys.argv[1:]])
 
     # Rounds, each: multi_processing with N workers -> bare replay (pinned) -> 1 worker (pinned) -> bare replay
-    # again (pinned) -> (with --mp-baseline) multi_processing with 1 worker. Interleaving keeps every ratio
+    # again (pinned) -> multi_processing with N workers again -> (with --mp-baseline) multi_processing with 1
+    # worker. Interleaving keeps every ratio
     # within one round: this shared host's speed drifts by tens of percent over minutes (a fixed pure-Python
     # loop measured 4.0 to 6.9 s within ten minutes), which would bias ratios of runs made minutes apart. The
     # bare work is the mean of a replay right before and one right after the 1-worker run, so that a drift
     # of the host's speed during the round cancels to first order instead of landing on one side of the
-    # ratio. The replay before it reads the outputs of the round's multi_processing run (byte-identical to
-    # the 1-worker run's, the runner-mode tests check it; without --workers, the previous round's).
+    # ratio; likewise the N-worker wall is the mean of a run before and one after it. The replay before it
+    # reads the outputs of the round's multi_processing run (byte-identical to the 1-worker run's, the
+    # runner-mode tests check it; without --workers, the previous round's).
     mp = ["--direct_running_mode=multi_processing"]
     rounds = []
     for k in range(args.repeats):
@@ -443,6 +445,11 @@ def main() -> None:
             seconds = one["timings"]["seconds"]
             r["launcher"] = {j: v for j, v in seconds.items() if j in LAUNCHER_STEPS}
             r["bare_total"] = sum(r["bare"].values()) + sum(r["launcher"].values())
+        if args.workers:
+            r["multis"] = [r["multi"], run_pipeline(config, work / f"out-{args.workers}w-{k}-after",
+                                                    [*mp, f"--direct_num_workers={args.workers}"],
+                                                    pinned=False)["wall"]]
+            r["multi"] = statistics.fmean(r["multis"])
         if args.mp_baseline:
             r["mp1"] = run_pipeline(config, work / f"out-mp1-{k}", [*mp, "--direct_num_workers=1"],
                                     pinned=False)["wall"]
@@ -450,7 +457,8 @@ def main() -> None:
         print(f"round {k}: 1 worker {one['wall']:.1f} s"
               + (f", bare {r['bare_total']:.1f} s (replays {', '.join(f'{x:.1f}' for x in r['replays'])} s)"
                  if "bare" in r else "")
-              + (f", x{args.workers} {r['multi']:.1f} s" if args.workers else "")
+              + (f", x{args.workers} {r['multi']:.1f} s ({', '.join(f'{w:.1f}' for w in r['multis'])} s)"
+                 if args.workers else "")
               + (f", mp x1 {r['mp1']:.1f} s" if args.mp_baseline else ""), flush=True)
     walls = [r["one"]["wall"] for r in rounds]
     report = json.loads((work / "out-1w-0" / "report" / "report.json").read_text())
@@ -507,14 +515,16 @@ def main() -> None:
         sections.append(("efficiency", "\n".join(lines)))
     if args.workers:
         begin, end = C.markers("speedup")
-        multi = [r["multi"] for r in rounds]
         speedups = [r["one"]["wall"] / r["multi"] for r in rounds]
         lines = [begin, f"## Speed-up with {args.workers} workers (issue 9)", "", f"Produced by `{command}`. "
                  f"{corpus_line} Whole `curate run` wall times (curation job, tokenizer training, mixing job, "
                  "report); 1 worker is the FnApiRunner in_memory pinned to one core, multi_processing is not "
-                 "pinned.", "",
+                 f"pinned. The x{args.workers} wall of a round is the mean of a run right before and one right "
+                 "after its 1-worker run (in brackets), so that a drift of the host's speed during the round "
+                 "cancels to first order.", "",
                  f"- 1 worker (in_memory): {', '.join(f'{w:.1f}' for w in walls)} s",
-                 f"- multi_processing x{args.workers}: {', '.join(f'{w:.1f}' for w in multi)} s",
+                 f"- multi_processing x{args.workers}: " + ", ".join(
+                     f"{r['multi']:.1f} ({', '.join(f'{w:.1f}' for w in r['multis'])})" for r in rounds) + " s",
                  f"- speed-up x{args.workers} over 1 worker (in_memory): {statistics.median(speedups):.2f}x "
                  f"(median of {', '.join(f'{x:.2f}' for x in speedups)})"]
         if args.mp_baseline:
