@@ -411,9 +411,9 @@ def main() -> None:
 
     # Rounds, each: multi_processing with N workers -> bare replay (pinned) -> 1 worker (pinned) -> bare replay
     # again (pinned) -> multi_processing with N workers again -> (with --mp-baseline) multi_processing with 1
-    # worker. Interleaving keeps every ratio
-    # within one round: this shared host's speed drifts by tens of percent over minutes (a fixed pure-Python
-    # loop measured 4.0 to 6.9 s within ten minutes), which would bias ratios of runs made minutes apart. The
+    # worker. Interleaving keeps every ratio within one round: this shared host's speed drifts by tens of
+    # percent over minutes (a fixed pure-Python loop measured 4.0 to 6.9 s within ten minutes), which would
+    # bias ratios of runs made minutes apart. The
     # bare work is the mean of a replay right before and one right after the 1-worker run, so that a drift
     # of the host's speed during the round cancels to first order instead of landing on one side of the
     # ratio; likewise the N-worker wall is the mean of a run before and one after it. The replay before it

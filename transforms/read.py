@@ -796,21 +796,21 @@ class _PlanWindowsFn(beam.DoFn):
     def process(self, element: tuple[int, Iterable[tuple[str, bytes] | list[tuple[int, Verdict]]]]
                 ) -> Iterable[Any]:  # Any: RangeWindow (a NamedTuple; no schema inference)
         rid, values = element
-        key, sizes, verdicts = None, array("I"), []
+        key, raw_sizes, verdicts = None, b"", []
         for value in values:
             if isinstance(value[0], str):   # the range, once (a list of verdicts starts with a tuple)
                 if key is not None and value[0] != key:
                     raise RuntimeError(f"two file ranges share the range id {rid}: {key} and {value[0]}")
-                key = value[0]
-                sizes = array("I")
-                sizes.frombytes(value[1])
+                key, raw_sizes = value
             else:
                 verdicts.extend(value)
         if key is None:
             raise RuntimeError(f"verdicts for the range id {rid} without its range")
+        sizes = array("I")   # the scan sized every record it read, so every ordinal with a verdict
+        sizes.frombytes(raw_sizes)
         verdicts.sort(key=lambda v: v[0])
         ordinals = [ordinal for ordinal, _ in verdicts]
-        work = [window_weight(sizes[o], v) if o < len(sizes) else 0 for o, v in verdicts]
+        work = [window_weight(sizes[o], v) for o, v in verdicts]
         cap = self._max_windows if self._formats[file_range(key).source] == "jsonl" else 1
         for first, end in plan_windows(ordinals, work, self._window_chars, cap):
             lo, hi = bisect.bisect_left(ordinals, first), bisect.bisect_left(ordinals, end)
