@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.beam_testing import fn_api_test_pipeline
-from transforms.document import DOCUMENT_FIELDS, Document, Rejected
+from transforms.document import DOCUMENT_FIELDS, SCORE_NAMES, Document, Rejected, pack_scores, unpack_scores
 from transforms.parquet_out import WriteParquetParts, part_of
 from transforms.shuffle import COMPRESS_MIN_BYTES, GroupEncoded, decode_value, encode_value
 
@@ -29,6 +29,34 @@ def test_document_and_rejected_pickle_as_field_tuples():
     assert pickle.loads(pickle.dumps(rej, protocol=5)) == rej
     assert decode_value(encode_value(DOC)) == DOC
     assert len(DOCUMENT_FIELDS) == len(DOC.__dict__)
+
+
+def test_scores_pickle_as_indexed_names_and_float64s_in_their_order():
+    scores = {"n_words": 12.0, "blocklist:gambling": 0.0, "pii_email": 2.0, "quality_score": 0.123456789,
+              "dup_5gram_char_frac": float("inf")}
+    packed = pack_scores(scores)
+    # 2-byte header length; header: index, 0xFF + length + name, index, index, index; then 5 float64s
+    name = b"blocklist:gambling"
+    header = bytes([SCORE_NAMES.index("n_words"), 0xFF, len(name), 0]) + name + bytes(
+        [SCORE_NAMES.index("pii_email"), SCORE_NAMES.index("quality_score"), SCORE_NAMES.index("dup_5gram_char_frac")])
+    assert packed[:2] == len(header).to_bytes(2, "little") and packed[2:2 + len(header)] == header
+    assert len(packed) == 2 + len(header) + 5 * 8
+    back = unpack_scores(packed)
+    assert back == scores and list(back) == list(scores)         # same names, same order, same floats
+    assert unpack_scores(pack_scores({"quality_score": 0.5})) == {"quality_score": 0.5}
+    for plain in ({}, {"x": 1}, {"x": True}, {"x": None}):        # empty or not all floats: as they are
+        assert pack_scores(plain) is plain and unpack_scores(plain) is plain
+    doc = Document(id="s/2", source="s", text="t", scores=scores)
+    data = pickle.dumps(doc, protocol=5)
+    assert b"n_words" not in data and name in data
+    typical = doc.replace(scores={n: k / 7 for k, n in enumerate(SCORE_NAMES[:27])})  # what the rules give
+    as_dict = pickle.dumps(tuple(typical.__dict__.values()), protocol=5)   # its fields, the scores as a dict
+    assert len(pickle.dumps(typical, protocol=5)) < len(as_dict) - 400
+    back_doc = pickle.loads(data)
+    assert back_doc == doc and list(back_doc.scores) == list(scores) and type(back_doc.scores) is dict
+    rej = Rejected.from_document(doc.dropped("rules", "too_short"), keep_text=False)
+    back_rej = pickle.loads(pickle.dumps(rej, protocol=5))
+    assert back_rej == rej and list(back_rej.scores) == list(scores)
 
 
 def test_large_values_cross_the_shuffle_compressed_small_and_incompressible_ones_as_pickles():
