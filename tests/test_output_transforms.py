@@ -103,3 +103,28 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
     write_atomic(path, b"second")
     assert (tmp_path / "out" / "x.json").read_bytes() == b"second"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.json"]
+
+
+def test_drop_examples_sample_the_smallest_seeded_hashes_per_reason_across_inputs(tmp_path):
+    from pipeline.graph import DEAD, _dead_example, _doc_example, _DropExamples
+
+    def doc(k: int, decision: str) -> Document:
+        return Document(id=f"s/{k}", source="s", text=f"text {k} " * 50, location=f"f:{k}", decision=decision)
+
+    rules = [doc(k, "FilterRules:too_short" if k % 3 else "FilterRules:symbols") for k in range(40)]
+    safety = [doc(k, "FilterRules:too_short") for k in range(40, 50)]   # a reason two inputs share
+    dead = [Rejected(id=f"s/d{k}", source="s", stage="read", reason="bad_json", location=f"f:d{k}",
+                     text="{" * 400 if k % 2 else None) for k in range(7)]
+    path = str(tmp_path / "examples.json")
+    with fn_api_test_pipeline() as p:
+        inputs = {"FilterRules": p | "R" >> beam.Create(rules), "FilterSafety": p | "S" >> beam.Create(safety),
+                  DEAD: p | "D" >> beam.Create(dead)}
+        _ = inputs | _DropExamples(seed=7, n=3, chars=20, path=path)
+    examples = [_doc_example(d, 7, 20) for d in rules + safety] + [_dead_example(r, 7, 20) for r in dead]
+    expected = {}
+    for reason in sorted({r for r, _ in examples}):
+        smallest = sorted(e for r, e in examples if r == reason)[:3]
+        expected[reason] = [{"id": i, "source": s, "location": loc, "text": t} for _, i, s, loc, t in smallest]
+    got = json.loads(open(path, encoding="utf-8").read())
+    assert got == expected and set(got) == {"FilterRules:too_short", "FilterRules:symbols", "read:bad_json"}
+    assert got["read:bad_json"][0]["text"] in ("", "{" * 20)
