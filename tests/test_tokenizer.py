@@ -441,3 +441,10 @@ def test_tokenized_doc_pickles_as_its_fields_with_uint32_ids():
     assert back.ids.dtype == np.uint32 and back.ids.tolist() == [1, 70000, 2] and back.n_tokens == 3
     cut = dataclasses.replace(back, ids=back.ids[:2])           # what MixPhases does at a budget
     assert pickle.loads(pickle.dumps(cut)).ids.tolist() == [1, 70000]
+    # ids that fit 16 bits travel as uint16 (half the bytes) and come back as uint32
+    small = dataclasses.replace(doc, ids=np.array([1, 65535, 7999, 2], dtype=np.uint32))
+    wide = dataclasses.replace(doc, ids=np.array([1, 65536, 7999, 2], dtype=np.uint32))
+    for d in (small, wide, dataclasses.replace(doc, ids=np.array([], dtype=np.uint32))):
+        b = pickle.loads(pickle.dumps(d, protocol=5))
+        assert b.ids.dtype == np.uint32 and b.ids.tolist() == d.ids.tolist()
+    assert len(pickle.dumps(small, protocol=5)) == len(pickle.dumps(wide, protocol=5)) - 8
