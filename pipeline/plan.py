@@ -4,7 +4,9 @@ From the config (which stages run, near-dedup bands, phase budgets), the input s
 assumptions (document size, survival per stage, text share of HTML) and the per-core throughputs measured
 by the benchmarks (pipeline/throughput.json, refreshed from BENCHMARKS.md), it computes per stage the bytes
 and documents that reach it and its core-hours, the MinHash shuffle, intermediate and output sizes,
-worker memory, and the wall time on a given number of workers. Every figure is arithmetic on those
+worker memory, the wall time on a given number of workers, and what the launcher does in one process
+between and after the jobs (its passes over curated/ for the tokenizer's sample and the report, which do
+not scale with the workers). Every figure is arithmetic on those
 inputs, printed with them, so it can be checked by hand (docs/scale.md walks through it).
 """
 
@@ -129,12 +131,18 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
                    + (urls_in * a.url_key_bytes if cfg.urls.dedup else 0))
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
+    launcher = launcher_steps(cfg, kept_bytes, tp["launcher"])
+    # on a launcher with 2+ cores the report's statistics run beside the tokenizer (pipeline/sidework.py)
+    launcher_hours = max(sum(h for name, h in launcher if name.startswith("tokenizer")),
+                         sum(h for name, h in launcher if name.startswith("report")))
     return {
         "input_bytes": input_bytes, "text_bytes": text_bytes, "workers": workers, "worker_cores": a.worker_cores,
         "assumptions": dataclasses.asdict(a) | {"survival": survival},
         "throughput": {"efficiency": eff, "source": tp.get("efficiency_source")},
         "stages": rows, "core_hours": core_hours,
         "wall_hours": core_hours / cores,
+        "launcher": [{"step": name, "hours": h} for name, h in launcher], "launcher_hours": launcher_hours,
+        "run_wall_hours": core_hours / cores + launcher_hours,
         "minhash_shuffle_bytes": shuffle, "key_shuffle_bytes": key_shuffle, "document_shuffle_bytes": document_shuffle,
         "kept_text_bytes": kept_bytes, "kept_docs": kept_docs,
         "tokens_available": tokens_available, "tokens_in_phases": tokens_wanted,
@@ -143,6 +151,25 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
         "shard_bytes": tokens_wanted * 4 * 1.02,   # uint32 ids + cu_seqlens, doc ids and offsets (~2%)
         "worker_memory_mb": tp.get("peak_rss_mb_per_worker"),
     }
+
+
+def launcher_steps(cfg: PipelineConfig, kept_bytes: float, rates: dict[str, float]) -> list[tuple[str, float]]:
+    """(step, hours) of what the launcher does in one process between and after the jobs, at the rates
+    measured locally (pipeline/throughput.json "launcher"): the tokenizer's sample draw (two passes over
+    curated/) and its training, or for a pinned model the held-out pass alone; the report's statistics (one
+    pass over curated/ and rejected/). These do not scale with the workers."""
+    mb = kept_bytes / 1e6
+    if cfg.tokenizer.model is None:
+        steps = [("tokenizer sample (2 passes over curated/)", mb / rates["tokenizer_sample_mb_per_s"]),
+                 ("tokenizer training", cfg.tokenizer.train.sample_chars / rates["tokenizer_train_chars_per_s"])]
+    else:
+        steps = [("tokenizer held-out documents (1 pass over curated/)", mb / rates["heldout_scan_mb_per_s"])]
+    steps.append(("report statistics (1 pass over curated/ and rejected/)", mb / rates["report_stats_mb_per_s"]))
+    return [(name, seconds / 3600) for name, seconds in steps]
+
+
+def _hours(h: float) -> str:
+    return f"{h:,.1f} h" if h >= 0.1 else f"{h * 60:,.1f} min"
 
 
 def _si(n: float, unit: str = "B") -> str:
@@ -168,6 +195,11 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
         "",
         f"total: {p['core_hours']:,.0f} core-hours; wall {p['wall_hours']:,.1f} h on {p['workers']} workers x "
         f"{p['worker_cores']} cores",
+        "launcher, one process between and after the jobs (does not scale with workers): "
+        + "; ".join(f"{s['step']} {_hours(s['hours'])}" for s in p["launcher"])
+        + f"; {p['launcher_hours']:,.1f} h with the report's statistics beside the tokenizer",
+        f"run wall: {p['run_wall_hours']:,.1f} h (jobs {p['wall_hours']:,.1f} h + launcher "
+        f"{p['launcher_hours']:,.1f} h)",
         f"MinHash shuffle: {_si(p['minhash_shuffle_bytes'])} (documents at near-dedup x bands x "
         f"{a['band_key_bytes']} B); groups by id, URL and range: {_si(p['key_shuffle_bytes'])} of keys "
         f"(records read x ({a['id_key_bytes']} + {a['verdict_bytes']}) B, documents at urls x "

@@ -43,6 +43,20 @@ def test_plan_is_arithmetic_on_its_inputs():
             + stages["urls"]["docs_in"] * a.url_key_bytes)                     # group by URL
     assert p["key_shuffle_bytes"] == pytest.approx(keys)
     assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
+    # the launcher's passes over curated/ do not scale with the workers: the tokenizer's sample draw (two
+    # passes) and training, the report's statistics beside them (the larger of the two counts)
+    rates = tp["launcher"]
+    draw_h = kept / 1e6 / rates["tokenizer_sample_mb_per_s"] / 3600
+    train_h = cfg.tokenizer.train.sample_chars / rates["tokenizer_train_chars_per_s"] / 3600
+    stats_h = kept / 1e6 / rates["report_stats_mb_per_s"] / 3600
+    assert [s["hours"] for s in p["launcher"]] == pytest.approx([draw_h, train_h, stats_h])
+    assert p["launcher_hours"] == pytest.approx(max(draw_h + train_h, stats_h))
+    assert p["run_wall_hours"] == pytest.approx(p["wall_hours"] + p["launcher_hours"])
+    pinned = plan(dataclasses.replace(cfg, tokenizer=dataclasses.replace(cfg.tokenizer, model="t.model")),
+                  400 * 10**12, 500, a, tp)
+    assert [s["step"] for s in pinned["launcher"]] == ["tokenizer held-out documents (1 pass over curated/)",
+                                                       "report statistics (1 pass over curated/ and rejected/)"]
+    assert pinned["launcher_hours"] == pytest.approx(max(kept / 1e6 / rates["heldout_scan_mb_per_s"] / 3600, stats_h))
     assert p["tokens_in_phases"] == 1_600_000_000_000
     assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)
 
@@ -67,6 +81,7 @@ def test_cli_prints_the_plan_and_rejects_a_bad_size(capsys):
     assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "400T", "--workers", "500"]) == 0
     out = capsys.readouterr().out
     assert "core-hours" in out and "MinHash shuffle" in out and "on 500 workers x 4 cores" in out
+    assert "launcher, one process between and after the jobs" in out and "run wall: " in out
     assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "1.5P", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["input_bytes"] == 1_500_000_000_000_000
     assert main(["plan", "--config", str(INTERNLM), "--input-bytes", "lots"]) == 2
