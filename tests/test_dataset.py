@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 from collections import Counter
 
 import numpy as np
@@ -125,12 +126,17 @@ def test_pytorch_dataset_two_ranks_two_workers(phase_dir):
 
     from pipeline.dataset import PhaseDataset
 
+    # Workers come from a forkserver, not a fork of this process: the test process has run Beam (gRPC
+    # threads), and a fork of a threaded process can crash in the child (a DataLoader worker once aborted
+    # with std::system_error in CI). The server imports torch and the dataset once, for all the workers.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "pipeline.dataset"])
     total = open_phase(str(phase_dir)).rows
     for remainder in ("drop", "pad"):
         seen, lengths = Counter(), []
         for rank in range(2):
             ds = PhaseDataset(str(phase_dir), rank=rank, world_size=2, seed=5, epoch=1, remainder=remainder)
-            loader = DataLoader(ds, batch_size=None, num_workers=2)
+            loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=context)
             items = list(loader)
             lengths.append(len(items))
             assert len(items) == len(ds)
