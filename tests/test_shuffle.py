@@ -44,7 +44,7 @@ def test_scores_pickle_as_indexed_names_and_float64s_in_their_order():
     back = unpack_scores(packed)
     assert back == scores and list(back) == list(scores)         # same names, same order, same floats
     assert unpack_scores(pack_scores({"quality_score": 0.5})) == {"quality_score": 0.5}
-    for plain in ({}, {"x": 1}, {"x": True}, {"x": None}):        # empty or not all floats: as they are
+    for plain in ({}, {"x": 1}, {"x": True}, {"x": None}, {1: 0.5}, {"x" * 70_000: 0.5}):  # kept as they are
         assert pack_scores(plain) is plain and unpack_scores(plain) is plain
     doc = Document(id="s/2", source="s", text="t", scores=scores)
     data = pickle.dumps(doc, protocol=5)

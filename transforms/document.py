@@ -163,16 +163,18 @@ _NAMES: dict[bytes, tuple[str, ...]] = {}         # layouts per run; both caches
 _CACHE_MAX = 4096
 
 
-def _header(names: tuple[str, ...]) -> bytes:
+def _header(names: tuple[str, ...]) -> bytes | None:
+    """None when a name cannot be written (not a string, or 64 KB or longer)."""
     out = bytearray()
     for name in names:
         code = _SCORE_CODES.get(name)
         if code is not None:
             out.append(code)
-        else:
-            raw = name.encode("utf-8")
+        elif type(name) is str and len(raw := name.encode("utf-8")) <= 0xFFFF:
             out += bytes([_BY_NAME]) + len(raw).to_bytes(2, "little") + raw
-    return bytes(out)
+        else:
+            return None
+    return bytes(out) if len(out) <= 0xFFFF else None
 
 
 def _names(header: bytes) -> tuple[str, ...]:
@@ -200,7 +202,7 @@ def pack_scores(scores: Mapping[str, float]) -> Mapping[str, float] | bytes:
     header = _HEADERS.get(names)
     if header is None:
         header = _header(names)
-        if len(header) > 0xFFFF:
+        if header is None:
             return scores
         if len(_HEADERS) < _CACHE_MAX:
             _HEADERS[names] = header
