@@ -132,9 +132,9 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
     launcher = launcher_steps(cfg, kept_bytes, tp["launcher"])
-    # on a launcher with 2+ cores the report's statistics run beside the tokenizer (pipeline/sidework.py)
-    launcher_hours = max(sum(h for name, h in launcher if name.startswith("tokenizer")),
-                         sum(h for name, h in launcher if name.startswith("report")))
+    # on a launcher with 2+ cores the report's statistics (the last step) run beside the tokenizer's steps
+    # (pipeline/sidework.py)
+    launcher_hours = max(sum(h for _, h in launcher[:-1]), launcher[-1][1])
     return {
         "input_bytes": input_bytes, "text_bytes": text_bytes, "workers": workers, "worker_cores": a.worker_cores,
         "assumptions": dataclasses.asdict(a) | {"survival": survival},
@@ -157,7 +157,7 @@ def launcher_steps(cfg: PipelineConfig, kept_bytes: float, rates: dict[str, floa
     """(step, hours) of what the launcher does in one process between and after the jobs, at the rates
     measured locally (pipeline/throughput.json "launcher"): the tokenizer's sample draw (two passes over
     curated/) and its training, or for a pinned model the held-out pass alone; the report's statistics (one
-    pass over curated/ and rejected/). These do not scale with the workers."""
+    pass over curated/ and rejected/), always the last step. These do not scale with the workers."""
     mb = kept_bytes / 1e6
     if cfg.tokenizer.model is None:
         steps = [("tokenizer sample (2 passes over curated/)", mb / rates["tokenizer_sample_mb_per_s"]),

@@ -64,9 +64,7 @@ class Document:
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
         # pickle as a tuple of field values: no field names or per-field setattr (transforms/shuffle.py);
         # the scores as `pack_scores` bytes
-        d = self.__dict__
-        return _document_from_pickle, (tuple([pack_scores(d[f]) if f == "scores" else d[f]
-                                              for f in DOCUMENT_FIELDS]),)
+        return _document_from_pickle, (_pickled_fields(self, DOCUMENT_FIELDS),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +96,7 @@ class Rejected:
                    lang_score=doc.lang_score, quality_score=doc.quality_score, scores=doc.scores)
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
-        d = self.__dict__
-        return _rejected_from_fields, (tuple([pack_scores(d[f]) if f == "scores" else d[f]
-                                              for f in REJECTED_FIELDS]),)
+        return _rejected_from_fields, (_pickled_fields(self, REJECTED_FIELDS),)
 
 
 DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document))
@@ -119,6 +115,14 @@ def document_from_fields(values: tuple[Any, ...]) -> Document:
     doc = object.__new__(Document)
     doc.__dict__.update(zip(DOCUMENT_FIELDS, values, strict=True))
     return doc
+
+
+def _pickled_fields(record: Document | Rejected, fields: tuple[str, ...]) -> tuple[Any, ...]:
+    """The field values in declaration order, the scores packed (`pack_scores`): what a pickle carries."""
+    d = record.__dict__
+    values = [d[f] for f in fields]
+    values[fields.index("scores")] = pack_scores(d["scores"])
+    return tuple(values)
 
 
 def _document_from_pickle(values: tuple[Any, ...]) -> Document:

@@ -56,7 +56,7 @@ class TokenizedDoc:
 
 
 def _tokenized_doc(id: str, source: str, lang: str, ids: bytes, quality_score: float | None, cluster_size: int,
-                   repeat: int, width: int = 4) -> TokenizedDoc:
+                   repeat: int, width: int) -> TokenizedDoc:
     doc = object.__new__(TokenizedDoc)
     array = (np.frombuffer(ids, dtype=np.uint32) if width == 4   # read-only, no copy
              else np.frombuffer(ids, dtype=np.uint16).astype(np.uint32))
