@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.config import PipelineConfig
+from pipeline.report_stats import KINDS, PartSummaryWriter
 from tokenizer.wrapper import Tokenizer
 from transforms.arrow_shards import WriteArrowShards
 from transforms.atomic import write_atomic
@@ -36,6 +37,7 @@ from transforms.read import ReadDocuments
 from transforms.rules import FilterRules
 from transforms.safety import FilterSafety
 from transforms.tokenize import TokenizeDocuments
+from transforms.tokenizer_sample import CELLS_FILE, SAMPLE_DIR, CountSampleCells, SampleRowsWriter
 from transforms.urls import FilterUrls
 
 CURATED_COLUMNS = ["id", "source", "lang", "text", "decision", "quality_score", "cluster_size"]  # + mixing inputs
@@ -196,8 +198,18 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
         rejected = {DEAD: dead, **{label: pc | f"{label}ToRejected" >> beam.Map(_to_rejected, seed, fraction)
                                    for label, pc in dropped.items()}}
     parts = cfg.run.parts
-    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed, compress)
-    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed, compress)
+    # the tokenizer's sample and held-out documents, picked where curated/ is written (transforms/tokenizer_sample.py)
+    train = cfg.tokenizer.train
+    cells = docs | "SampleCells" >> CountSampleCells(train, f"{output}/{CELLS_FILE}",
+                                                     heldout_only=cfg.tokenizer.model is not None)
+    sample_rows = (SampleRowsWriter(train, f"{output}/{SAMPLE_DIR}"), beam.pvalue.AsSingleton(cells))
+    # and the report's counts of each part, beside it (pipeline/report_stats.py)
+    cleaned = cfg.decontam.enabled and bool(cfg.decontam.eval_sets)
+    summary = {kind: (PartSummaryWriter(output, kind, cleaned), None) for kind in KINDS}
+    _ = curated | "WriteCurated" >> WriteParquetParts(f"{output}/curated", parts, "curated", seed, compress,
+                                                      per_part=[sample_rows, summary["curated"]])
+    _ = rejected | "WriteRejected" >> WriteParquetParts(f"{output}/rejected", parts, "rejected", seed, compress,
+                                                        per_part=[summary["rejected"]])
     _ = (
         read[ReadDocuments.COUNTS]
         | "AllCounts" >> beam.combiners.ToList()

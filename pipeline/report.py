@@ -11,35 +11,15 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.report_stats import part_summaries
 from transforms.atomic import write_atomic
 from transforms.document import KEEP
 
 
 class ReconciliationError(RuntimeError):
     pass
-
-
-def _aggregate_parts(pattern: str, keys: list[str], with_chars: bool = False) -> Counter[tuple]:
-    """Row counts (and text characters, under key + ("chars",)) per combination of `keys`, one Parquet
-    part at a time, so memory is bounded by one part, not by the corpus."""
-    totals: Counter[tuple] = Counter()
-    for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        with FileSystems.open(meta.path) as fh:
-            table = pq.read_table(fh, columns=keys + (["text"] if with_chars else []))
-        if with_chars:
-            table = table.append_column("chars", pc.utf8_length(table.column("text"))).drop_columns(["text"])
-        aggs = [("chars", "sum")] if with_chars else []
-        grouped = table.group_by(keys).aggregate([(keys[0], "count"), *aggs]).to_pylist()
-        for row in grouped:
-            key = tuple(row[k] for k in keys)
-            totals[key] += row[f"{keys[0]}_count"]
-            if with_chars:
-                totals[key + ("chars",)] += row["chars_sum"] or 0
-    return totals
 
 
 def read_drop_examples(output: str) -> dict[str, list[dict[str, Any]]]:
@@ -49,30 +29,22 @@ def read_drop_examples(output: str) -> dict[str, list[dict[str, Any]]]:
         return json.loads(fh.read())
 
 
-def _cleaned_per_benchmark(pattern: str) -> Counter[str]:
-    """Kept documents that had spans of each benchmark removed (`decontam:<benchmark>` scores; decontam's
-    remove mode), one Parquet part at a time."""
-    cleaned: Counter[str] = Counter()
-    for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        with FileSystems.open(meta.path) as fh:
-            table = pq.read_table(fh, columns=["decision", "scores"])
-        for decision, scores in zip(table.column("decision").to_pylist(), table.column("scores").to_pylist(),
-                                    strict=True):
-            if decision != KEEP:
-                continue
-            for key, value in scores or []:
-                if key.startswith("decontam:") and value:
-                    cleaned[key.split(":", 1)[1]] += 1
-    return cleaned
-
-
 def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, Any]], parts: int,
                  examples: bool = False, benchmarks: tuple[str, ...] = ()) -> dict[str, Any]:
     with FileSystems.open(f"{output}/counts/records_read.json") as fh:
         counts = json.loads(fh.read())
-    curated = _aggregate_parts(f"{output}/curated/part-*-of-{parts:05d}.parquet", ["source", "decision"],
-                               with_chars=True)
-    rejected = _aggregate_parts(f"{output}/rejected/part-*-of-{parts:05d}.parquet", ["source", "stage", "reason"])
+    # per part: the summary the curation job wrote beside it, or the part itself (pipeline/report_stats.py)
+    curated: Counter[tuple] = Counter()
+    cleaned: Counter[str] = Counter()
+    for summary in part_summaries(output, "curated", parts, cleaned=bool(benchmarks)):
+        for source, decision, n, chars in summary["counts"]:
+            curated[(source, decision)] += n
+            curated[(source, decision, "chars")] += chars
+        cleaned.update(summary["cleaned"] or {})
+    rejected: Counter[tuple] = Counter()
+    for summary in part_summaries(output, "rejected", parts):
+        for source, stage, reason, n in summary["counts"]:
+            rejected[(source, stage, reason)] += n
 
     read: Counter[str] = Counter()
     for row in counts:
@@ -131,7 +103,6 @@ def build_report(output: str, mode: str, phase_manifests: dict[str, dict[str, An
     if examples:
         report["drop_examples"] = read_drop_examples(output)
     if benchmarks:  # decontamination: documents dropped for and cleaned of each evaluation set
-        cleaned = _cleaned_per_benchmark(f"{output}/curated/part-*-of-{parts:05d}.parquet")
         report["decontamination"] = {
             bench: {"dropped": sum(d.get(f"decontam:contaminated:{bench}", 0) for d in dropped.values()),
                     "cleaned": cleaned[bench]} for bench in sorted(benchmarks)}

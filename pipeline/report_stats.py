@@ -16,8 +16,10 @@ kept documents and one for the documents the measuring stage dropped.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.atomic import write_atomic
 from transforms.document import KEEP
 
 # the curation job's stage order (pipeline/graph.py); paragraph dedup reports as exact_dedup
@@ -87,6 +90,27 @@ class _Accumulator:
         self.funnel: Counter[tuple[str, str, str, str]] = Counter()   # (status, source, lang, docs|chars)
         self.hist: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"funnel": [[*key, n] for key, n in sorted(self.funnel.items())],
+                "hist": {name: {series: [int(c) for c in counts] for series, counts in sorted(per.items())}
+                         for name, per in sorted(self.hist.items())}}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> _Accumulator:
+        acc = cls()
+        for *key, n in obj["funnel"]:
+            acc.funnel[tuple(key)] = n
+        for name, per in obj["hist"].items():
+            acc.hist[name] = {series: np.asarray(counts, dtype=np.int64) for series, counts in per.items()}
+        return acc
+
+    def merge(self, other: _Accumulator) -> None:
+        self.funnel.update(other.funnel)
+        for name, per in other.hist.items():
+            for series, counts in per.items():
+                current = self.hist[name].get(series)
+                self.hist[name][series] = counts if current is None else current + counts
+
     def add_hist(self, name: str, series: str, spec: tuple[str, float, float, int], values: np.ndarray) -> None:
         counts = _histogram(values, bin_edges(spec))
         if not counts.any():
@@ -135,35 +159,146 @@ def _parts(pattern: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
-def _read(path: str, wanted: Iterable[str]) -> pa.Table:
-    """The `wanted` columns the part has (older runs' rejected/ rows lack the newer ones)."""
+def add_curated(acc: _Accumulator, table: pa.Table) -> None:
+    """A curated part's rows (its columns `source, lang, lang_score, quality_score, cluster_size, decision,
+    text, scores`, those it has) into `acc`."""
+    table = table.select([c for c in CURATED_STATS_COLUMNS if c in table.column_names])
+    table = table.append_column("chars", pc.utf8_length(table.column("text"))).drop_columns(["text"])
+    status = [KEPT if d == KEEP else d.split(":", 1)[0] for d in table.column("decision").to_pylist()]
+    table = table.drop_columns(["decision"])
+    if "cluster_size" in table.column_names:  # cluster sizes: of kept documents only
+        sizes = _floats(table.column("cluster_size"))
+        acc.add_hist("cluster_size", KEPT, HISTOGRAMS["cluster_size"], sizes[np.asarray(status, dtype=object) == KEPT])
+        table = table.drop_columns(["cluster_size"])
+    acc.add_table(table, status)
+
+
+def add_rejected(acc: _Accumulator, table: pa.Table) -> None:
+    """A rejected part's rows (`source, stage, lang, lang_score, quality_score, chars, scores`) into `acc`."""
+    table = table.select([c for c in REJECTED_STATS_COLUMNS if c in table.column_names])
+    acc.add_table(table.drop_columns(["stage"]), table.column("stage").to_pylist())
+
+
+CURATED_STATS_COLUMNS = ["source", "lang", "lang_score", "quality_score", "cluster_size", "decision", "text", "scores"]
+REJECTED_STATS_COLUMNS = ["source", "stage", "lang", "lang_score", "quality_score", "chars", "scores"]
+
+
+# ------------------------------------------------------------------------------------- part summaries
+# Everything the report counts from one part of curated/ or rejected/, written by the curation job's
+# writer next to the part (`PartSummaryWriter`, a WriteParquetParts hook, on the table it writes): the
+# launcher then reads these small files, not the parts (at 1.6T tokens a pass over curated/ in one process
+# takes ~17 h, docs/scale.md). A summary counts only for the part file it was written with: its row count
+# must be the part's (from the Parquet footer); otherwise, or without one, the part is read and summarized
+# the same way.
+SUMMARY_DIR = "report/stats"
+SUMMARY_FORMAT = "multiphase-curation/part-summary/v1"
+KINDS = ("curated", "rejected")
+SUMMARY_READERS = 16
+
+
+def _cleaned(table: pa.Table) -> dict[str, int]:
+    """Kept documents that had spans of each benchmark removed (`decontam:<benchmark>` scores)."""
+    cleaned: Counter[str] = Counter()
+    for decision, scores in zip(table.column("decision").to_pylist(), table.column("scores").to_pylist(), strict=True):
+        if decision == KEEP:
+            for key, value in scores or []:
+                if key.startswith("decontam:") and value:
+                    cleaned[key.split(":", 1)[1]] += 1
+    return dict(sorted(cleaned.items()))
+
+
+def part_summary(kind: str, table: pa.Table, cleaned: bool = True) -> dict[str, Any]:
+    """The report's counts of one part: rows per (source, decision) with their text characters (curated)
+    or per (source, stage, reason) (rejected), the funnel and histogram counts, and for curated parts with
+    `cleaned` the documents cleaned per benchmark (None without)."""
+    acc = _Accumulator()
+    if kind == "curated":
+        chars = pc.fill_null(pc.utf8_length(table.column("text")), 0)
+        keys = pa.table({"source": table.column("source"), "decision": table.column("decision"), "chars": chars})
+        grouped = keys.group_by(["source", "decision"]).aggregate([("source", "count"), ("chars", "sum")])
+        counts = sorted([r["source"], r["decision"], r["source_count"], r["chars_sum"] or 0]
+                        for r in grouped.to_pylist())
+        add_curated(acc, table)
+    else:
+        keys = table.select(["source", "stage", "reason"])
+        grouped = keys.group_by(["source", "stage", "reason"]).aggregate([("source", "count")])
+        counts = sorted([r["source"], r["stage"], r["reason"], r["source_count"]] for r in grouped.to_pylist())
+        add_rejected(acc, table)
+    return {"format": SUMMARY_FORMAT, "kind": kind, "rows": table.num_rows, "counts": counts,
+            "cleaned": _cleaned(table) if kind == "curated" and cleaned else None, "acc": acc.to_json()}
+
+
+def summary_path(output: str, kind: str, part_file: str) -> str:
+    return f"{output}/{SUMMARY_DIR}/{kind}-{part_file.rsplit('/', 1)[-1].removesuffix('.parquet')}.json"
+
+
+class PartSummaryWriter:
+    """WriteParquetParts hook: writes the part's `part_summary` (see above). `cleaned`: the run
+    decontaminates, so the report counts documents cleaned per benchmark."""
+
+    def __init__(self, output: str, kind: str, cleaned: bool = False) -> None:
+        self._output, self._kind, self._cleaned = output, kind, cleaned
+
+    def __call__(self, part: int, parts: int, items: Any, table: pa.Table, _side: Any) -> None:
+        from transforms.parquet_out import part_path
+
+        summary = part_summary(self._kind, table, self._cleaned)
+        path = summary_path(self._output, self._kind, part_path(f"{self._output}/{self._kind}", part, parts))
+        write_atomic(path, (json.dumps(summary, sort_keys=True, separators=(",", ":")) + "\n").encode())
+
+
+def clear_part_summaries(output: str) -> None:
+    """Removes the part summaries (before the curation job writes the parts again)."""
+    found = FileSystems.match([f"{output}/{SUMMARY_DIR}/*"])[0].metadata_list
+    if found:
+        FileSystems.delete([m.path for m in found])
+
+
+def _read_part(path: str, kind: str) -> pa.Table:
+    wanted = (["source", "decision", "lang", "lang_score", "quality_score", "cluster_size", "text", "scores"]
+              if kind == "curated" else ["source", "stage", "reason", "lang", "lang_score", "quality_score",
+                                         "chars", "scores"])
     with FileSystems.open(path) as fh:
-        part = pq.ParquetFile(fh)
-        table = part.read(columns=[c for c in wanted if c in part.schema_arrow.names])
-    if "text" in table.column_names:  # curated rows: characters of the final text
-        table = table.append_column("chars", pc.utf8_length(table.column("text"))).drop_columns(["text"])
-    return table
+        part = pq.ParquetFile(fh)   # older runs' rows may lack the newer columns
+        return part.read(columns=[c for c in wanted if c in part.schema_arrow.names])
+
+
+def _part_rows(path: str) -> int:
+    with FileSystems.open(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+def part_summaries(output: str, kind: str, parts: int, cleaned: bool = False) -> Iterator[dict[str, Any]]:
+    """The summary of each part of `<output>/<kind>/` of a run with `parts` parts: the one written with
+    it when its row count matches the part's, else computed from the part (`cleaned`: needs the cleaned
+    counts)."""
+    def load(path: str) -> dict[str, Any]:
+        raw = read_bytes(summary_path(output, kind, path))
+        summary = json.loads(raw) if raw else None
+        if (summary is None or summary.get("format") != SUMMARY_FORMAT or summary.get("rows") != _part_rows(path)
+                or (cleaned and kind == "curated" and summary.get("cleaned") is None)):
+            summary = part_summary(kind, _read_part(path, kind))
+        return summary
+
+    # a few object-store round trips per part (thousands of parts at scale): threads overlap their latency;
+    # results come back in part order
+    with ThreadPoolExecutor(SUMMARY_READERS) as pool:
+        yield from pool.map(load, _parts(f"{output}/{kind}/part-*-of-{parts:05d}.parquet"))
+
+
+def read_bytes(path: str) -> bytes | None:
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as fh:
+        return fh.read()
 
 
 def collect(output: str, parts: int) -> _Accumulator:
     acc = _Accumulator()
-    for path in _parts(f"{output}/curated/part-*-of-{parts:05d}.parquet"):
-        table = _read(path, ["source", "lang", "lang_score", "quality_score", "cluster_size", "decision", "text",
-                             "scores"])
-        status = [KEPT if d == KEEP else d.split(":", 1)[0] for d in table.column("decision").to_pylist()]
-        table = table.drop_columns(["decision"])
-        if "cluster_size" in table.column_names:  # cluster sizes: of kept documents only
-            sizes = _floats(table.column("cluster_size"))
-            acc.add_hist("cluster_size", KEPT, HISTOGRAMS["cluster_size"],
-                         sizes[np.asarray(status, dtype=object) == KEPT])
-            table = table.drop_columns(["cluster_size"])
-        acc.add_table(table, status)
-    for path in _parts(f"{output}/rejected/part-*-of-{parts:05d}.parquet"):
-        table = _read(path, ["source", "stage", "lang", "lang_score", "quality_score", "chars", "scores"])
-        status = table.column("stage").to_pylist()
-        acc.add_table(table.drop_columns(["stage"]), status)
+    for kind in KINDS:
+        for summary in part_summaries(output, kind, parts):
+            acc.merge(_Accumulator.from_json(summary["acc"]))
     return acc
-
 
 
 def funnel(acc: _Accumulator, curated_tokens: list[dict[str, Any]] | None,

@@ -29,9 +29,10 @@ from pipeline.report import (
     read_json,
     write_report,
 )
+from pipeline.report_stats import clear_part_summaries
 from pipeline.resume import Resume, Stage, code_versions, fingerprint_files, stage_key
 from pipeline.sidework import SideWork
-from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer
+from pipeline.tokenizer_step import MODEL_FILE, SIDECAR_FILE, build_tokenizer, clear_job_sample
 from pipeline.train_quality import TrainQualityError, train_quality
 from tokenizer.wrapper import Tokenizer
 from transforms.atomic import write_atomic
@@ -305,6 +306,8 @@ def run(cfg: PipelineConfig, output: str, beam_args: list[str], force: bool = Fa
     curation = curation_stage(cfg, quality_input)
     if not resume.is_complete(curation):
         resume.start(curation)
+        clear_job_sample(output)       # the job writes the tokenizer's sample rows and the parts'
+        clear_part_summaries(output)   # summaries afresh
         with Progress("curation", progress) as shown, make_pipeline(beam_args) as p:
             shown.attach(p)
             build_curation(p, cfg, output, quality)

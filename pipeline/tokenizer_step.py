@@ -38,7 +38,9 @@ from tokenizer.train import (
     TokenizerTrainConfig,
     TokenizerTrainError,
     draw,
+    pick_from_rows,
     sample_info,
+    sampling_fields,
     select_heldout,
     sidecar_json,
     train_sentencepiece,
@@ -47,6 +49,7 @@ from tokenizer.wrapper import Tokenizer
 from transforms.atomic import write_atomic
 from transforms.document import KEEP
 from transforms.rules import TextView
+from transforms.tokenizer_sample import CELLS_FILE, CELLS_FORMAT, SAMPLE_DIR, cells_from_json
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "tokenizer/tokenizer.model"
@@ -61,20 +64,21 @@ class CuratedParts:
     number of times (each iteration reads the files again). Annotate-mode rows that were dropped are
     skipped; a missing language is "und"."""
 
-    def __init__(self, parts: Iterable[str], batch_rows: int = 4096) -> None:
+    def __init__(self, parts: Iterable[str], batch_rows: int = 4096, decision: bool = True) -> None:
         self.parts = sorted(parts)
         self.batch_rows = batch_rows
+        self.columns = _COLUMNS if decision else _COLUMNS[:-1]   # rows without one are all kept
 
     def __iter__(self) -> Iterator[CuratedDoc]:
         for path in self.parts:
             try:
                 with FileSystems.open(path) as fh:
-                    for batch in pq.ParquetFile(fh).iter_batches(batch_size=self.batch_rows, columns=_COLUMNS):
+                    for batch in pq.ParquetFile(fh).iter_batches(batch_size=self.batch_rows, columns=self.columns):
                         for r in batch.to_pylist():
-                            if r["decision"] == KEEP:
+                            if r.get("decision", KEEP) == KEEP:
                                 yield CuratedDoc(r["id"], r["source"], r["lang"] or "und", r["text"] or "")
             except (pa.ArrowException, ValueError) as exc:
-                raise TokenizerTrainError(f"{path} is not a curated Parquet part with columns {_COLUMNS} "
+                raise TokenizerTrainError(f"{path} is not a curated Parquet part with columns {self.columns} "
                                           f"({str(exc).splitlines()[0]})") from None
 
 
@@ -177,14 +181,16 @@ def _model_facts(tok: Tokenizer) -> dict[str, Any]:
 
 
 def train_or_reuse(cfg: TokenizerTrainConfig, docs: Iterable[CuratedDoc], model_path: str, sidecar_path: str,
-                   *, sources: Iterable[str] | None = None, reuse: bool = True) -> TokenizerResult:
+                   *, sources: Iterable[str] | None = None, reuse: bool = True,
+                   drawn: tuple[list[CuratedDoc], list[CuratedDoc]] | None = None) -> TokenizerResult:
     """Trains a model on a sample of `docs` into model_path + sidecar_path, or reuses the model there when
     its sidecar records the same sample and training config; then measures fertility on held-out docs.
-    `docs` is read more than once. `sources` (the config's source names) makes unknown
+    `docs` is read more than once, unless `drawn` is `draw(docs, cfg)` already (the curation job's pick,
+    `job_sample`). `sources` (the config's source names) makes unknown
     `source_weights` names a ConfigError; weighted sources without curated documents are warnings."""
     if sources is not None:
         check_source_weights(cfg, sources)
-    sample, heldout = draw(docs, cfg)
+    sample, heldout = drawn if drawn is not None else draw(docs, cfg)
     if not sample:
         raise TokenizerTrainError("no curated documents to train the tokenizer on (every document was dropped, "
                                   "held out, or from a source with weight 0)")
@@ -221,14 +227,15 @@ def _model_fields(train_config: dict | None) -> dict | None:
 
 
 def copy_pinned(cfg: TokenizerConfig, docs: Iterable[CuratedDoc], model_path: str,
-                sidecar_path: str) -> TokenizerResult:
-    """Checks and copies the pinned `tokenizer.model`; fertility on the held-out documents all the same."""
+                sidecar_path: str, heldout: list[CuratedDoc] | None = None) -> TokenizerResult:
+    """Checks and copies the pinned `tokenizer.model`; fertility on the held-out documents all the same
+    (`heldout`: `select_heldout(docs, ...)` already)."""
     assert cfg.model is not None
     tok = Tokenizer.from_file(cfg.model)
     if problems := tok.problems():
         raise ConfigError(f"tokenizer.model {cfg.model}: " + "; ".join(problems))
     _write(model_path, tok.model_bytes)
-    heldout = select_heldout(docs, cfg.train)
+    heldout = heldout if heldout is not None else select_heldout(docs, cfg.train)
     sidecar = {"format": SIDECAR_FORMAT, "origin": "pinned", "copied_from": cfg.model, "sha256": tok.sha256,
                "model": _model_facts(tok),
                "heldout": _heldout_summary(cfg.train, heldout), "fertility": fertility(tok, heldout), "warnings": []}
@@ -242,12 +249,45 @@ def build_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,
     its sidecar (sample, fertility). A user-fixable problem raises ConfigError (one line)."""
     docs = CuratedParts(parts)
     model_path, sidecar_path = f"{output}/{MODEL_FILE}", f"{output}/{SIDECAR_FILE}"
+    drawn = job_sample(output, cfg.train, need_sample=cfg.model is None)
     try:
         if cfg.model is not None:
-            return copy_pinned(cfg, docs, model_path, sidecar_path)
-        return train_or_reuse(cfg.train, docs, model_path, sidecar_path, sources=sources, reuse=reuse)
+            return copy_pinned(cfg, docs, model_path, sidecar_path, None if drawn is None else drawn[1])
+        return train_or_reuse(cfg.train, docs, model_path, sidecar_path, sources=sources, reuse=reuse, drawn=drawn)
     except TokenizerTrainError as exc:
         raise ConfigError(f"tokenizer: {exc}") from None
+
+
+def clear_job_sample(output: str) -> None:
+    """Removes the curation job's sample rows (before the job runs again: what it writes replaces them)."""
+    found = FileSystems.match([f"{output}/{SAMPLE_DIR}/*"])[0].metadata_list
+    if found:
+        FileSystems.delete([m.path for m in found])
+
+
+def job_sample(output: str, cfg: TokenizerTrainConfig, need_sample: bool = True
+               ) -> tuple[list[CuratedDoc], list[CuratedDoc]] | None:
+    """`draw`'s (sample, held-out documents), from the rows the curation job kept for them
+    (transforms/tokenizer_sample.py), reading none of curated/; None (and `draw` reads curated/) when
+    there are none, they were picked for another sampling config (or only the held-out documents, for a
+    pinned model), or a cut cell fell short of its budget."""
+    raw = _read(f"{output}/{CELLS_FILE}")
+    if raw is None:
+        return None
+    meta = json.loads(raw)
+    why = None
+    if meta.get("format") != CELLS_FORMAT or meta.get("sampling") != sampling_fields(cfg):
+        why = "picked for another tokenizer.train sampling config"
+    elif need_sample and meta.get("heldout_only"):
+        why = "only the held-out documents were picked (the model was pinned)"
+    if why is None:
+        parts = sorted(m.path for m in FileSystems.match([f"{output}/{SAMPLE_DIR}/part-*.parquet"])[0].metadata_list)
+        picked = pick_from_rows(CuratedParts(parts, decision=False), cells_from_json(meta), cfg)
+        if picked is not None:
+            return picked
+        why = "a cell's rows fell short of its budget"
+    log.info("tokenizer: the curation job's sample is not usable (%s); drawing from curated/", why)
+    return None
 
 
 def prepare_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,

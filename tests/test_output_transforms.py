@@ -68,6 +68,41 @@ def test_write_parquet_parts_is_sorted_complete_and_order_independent(tmp_path):
     assert sorted(ids) == [d.id for d in docs]
 
 
+class _Seen:
+    """A WriteParquetParts hook that records what it is called with (one file per part: hooks run on workers)."""
+
+    def __init__(self, folder, name):
+        self.folder, self.name = folder, name
+
+    def __call__(self, part, parts, items, table, side):
+        from transforms.parquet_out import part_table_bytes
+
+        record = {"ids": sorted(d.id for d in items), "table_ids": table.column("id").to_pylist(), "side": side,
+                  "same_bytes": part_table_bytes(table) == (self.folder / f"part-{part:05d}-of-{parts:05d}.parquet"
+                                                           ).read_bytes()}
+        (self.folder.parent / f"{self.name}-{part}.json").write_text(json.dumps(record))
+
+
+def test_write_parquet_parts_calls_its_hooks_with_each_part_as_written(tmp_path):
+    docs = [Document(id=f"s/{i:02d}", source="s", text=f"t{i}" * i) for i in range(20)]
+    rej = [Rejected(id="s/x", source="s", stage="read", reason="invalid_json", location="f:1", text=None)]
+    out = tmp_path / "out"
+    with fn_api_test_pipeline() as p:
+        side = p | "Side" >> beam.Create([{"n": 3}])
+        hooks = [(_Seen(out, "a"), beam.pvalue.AsSingleton(side)), (_Seen(out, "b"), None)]
+        _ = p | beam.Create(docs) | WriteParquetParts(str(out), 3, "curated", seed=5, per_part=hooks)
+        _ = (p | "Rej" >> beam.Create(rej)
+             | "WriteRej" >> WriteParquetParts(str(tmp_path / "rej"), 1, "rejected", seed=5,
+                                               per_part=[(_Seen(tmp_path / "rej", "r"), None)]))
+    seen = {f.stem: json.loads(f.read_text()) for f in tmp_path.glob("*.json")}
+    assert sorted(seen) == ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2", "r-0"]
+    assert sorted(i for k in ("a-0", "a-1", "a-2") for i in seen[k]["ids"]) == [d.id for d in docs]
+    for k in range(3):
+        assert seen[f"a-{k}"]["ids"] == seen[f"a-{k}"]["table_ids"] == seen[f"b-{k}"]["ids"]
+        assert seen[f"a-{k}"]["side"] == {"n": 3} and seen[f"b-{k}"]["side"] is None
+    assert all(r["same_bytes"] for r in seen.values()) and seen["r-0"]["ids"] == ["s/x"]
+
+
 def test_write_parquet_parts_writes_empty_parts(tmp_path):
     with fn_api_test_pipeline() as p:
         rej = [Rejected(id="s/1", source="s", stage="read", reason="invalid_json", location="f:1")]

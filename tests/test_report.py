@@ -110,6 +110,35 @@ def test_curate_report_rebuilds_the_same_report(run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
+def test_report_from_part_summaries_equals_the_report_from_the_parts(run, tmp_path, capsys):
+    """The curation job writes each part's counts beside it (report/stats/); without them, or with one that
+    does not match its part's rows, the report reads the parts and comes out the same."""
+    from pipeline.report_stats import part_summaries
+
+    stats = sorted(p.name for p in (run / "report" / "stats").iterdir())
+    assert stats == [f"{kind}-part-0000{k}-of-00002.json" for kind in ("curated", "rejected") for k in range(2)]
+    from_job = [s for kind in ("curated", "rejected") for s in part_summaries(str(run), kind, 2)]
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "report" / "stats")
+    from_parts = [s for kind in ("curated", "rejected") for s in part_summaries(str(copy), kind, 2)]
+    assert from_parts == from_job
+    assert sum(s["rows"] for s in from_job[:2]) == len(curated_table(run))
+    assert sum(s["rows"] for s in from_job[2:]) == len(rejected_rows(run))
+    (copy / "report" / "report.json").unlink()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "report" / "report.json").read_bytes() == (run / "report" / "report.json").read_bytes()
+    # a summary whose row count is not its part's is ignored
+    shutil.copytree(run / "report" / "stats", copy / "report" / "stats")
+    stale = copy / "report" / "stats" / "curated-part-00000-of-00002.json"
+    wrong = json.loads(stale.read_text())
+    wrong["rows"] += 1
+    wrong["counts"][0][2] += 1
+    stale.write_text(json.dumps(wrong))
+    assert list(part_summaries(str(copy), "curated", 2)) == from_job[:2]
+    capsys.readouterr()
+
+
 def _render(url: str) -> tuple[list, list]:
     from playwright.sync_api import sync_playwright
 

@@ -4,6 +4,7 @@ the sidecar and fertility report, the wrapper's batch API, TokenizeDocuments, `c
 import dataclasses
 import hashlib
 import json
+import math
 import random
 import subprocess
 import sys
@@ -221,6 +222,57 @@ def test_streaming_selection_equals_sorting_every_cell():
                       if (d.lang, d.source) == (lang, source) and not is_heldout(d.id, cfg))
         expected += _take([d for *_, d in cell], budgets[(lang, source)]) if budgets[(lang, source)] else []
     assert select_sample(docs, cfg) == expected
+
+
+def _job_rows(docs, cfg):
+    """What the curation job keeps for the launcher: per-cell characters, then the documents under the cutoffs."""
+    from tokenizer.train import doc_cell, key_cutoffs, under_cutoff
+
+    stats = {}
+    for d in docs:
+        if d.text and (cell := doc_cell(d.id, d.source, d.lang, cfg)) is not None:
+            n, sq = stats.get(cell, (0, 0))
+            stats[cell] = (n + len(d.text), sq + len(d.text) ** 2)
+    cutoffs = key_cutoffs(stats, cfg)
+    return stats, cutoffs, [d for d in docs if under_cutoff(d.id, d.source, d.lang, d.text, cfg, cutoffs)]
+
+
+def test_pick_from_rows_under_the_cutoffs_equals_draw():
+    from tokenizer.train import draw, pick_from_rows
+
+    rng = random.Random(5)
+    words = "river mill bridge town people walk market evening light stone water garden".split()
+    docs = [CuratedDoc(f"{src}/{i:05d}", src, lang, " ".join(rng.choice(words) for _ in range(rng.randint(5, 40))))
+            for i in range(6000) for src, lang in [[("web", "en"), ("books", "en"), ("forum", "de")][i % 3]]]
+    docs += _docs(60, seed=3) + [CuratedDoc("web/empty", "web", "en", "")]
+    cfg = TokenizerTrainConfig(vocab_size=300, sample_chars=150_000, temperature=3.0, heldout_fraction=0.1,
+                               fertility_chars=3000, source_weights={"books": 0.5})
+    stats, cutoffs, rows = _job_rows(docs, cfg)
+    cut = sorted(c for c, k in cutoffs.items() if k is not None)
+    assert cut == [("heldout", "books", "en"), ("heldout", "forum", "de"), ("heldout", "web", "en"),
+                   ("sample", "de", "forum"), ("sample", "en", "books"), ("sample", "en", "web")]
+    assert (len(rows), len(docs)) == (2156, 6061)
+    expected = draw(docs, cfg)
+    assert pick_from_rows(rows[::-1], stats, cfg) == expected
+    assert sum(len(d.text) for d in expected[0]) > 0.99 * cfg.sample_chars
+    # a cut cell whose rows fall short of its budget: None (the launcher then draws from curated/)
+    short = [d for d in rows if (d.lang, d.source) != ("en", "books") or d.id == rows[0].id]
+    assert pick_from_rows(short, stats, cfg) is None
+    # a corpus smaller than the sample: every cell is kept whole, nothing to cut
+    whole = dataclasses.replace(cfg, sample_chars=10_000_000, fertility_chars=10_000_000)
+    stats, cutoffs, rows = _job_rows(docs, whole)
+    assert set(cutoffs.values()) == {None} and len(rows) == 6060
+    assert pick_from_rows(rows, stats, whole) == draw(docs, whole)
+
+
+def test_key_share_leaves_eight_standard_deviations_above_the_budget():
+    from tokenizer.train import key_share
+
+    # a billion documents of 3,000 characters, 200M to take: 3% over the budget's own share
+    q = key_share(200_000_000, 3 * 10**12, 10**9 * 3000**2)
+    assert q * 3e12 - 8 * math.sqrt(q * 9e15) == pytest.approx(2e8)
+    assert 1.02 < q / (2e8 / 3e12) < 1.04
+    assert key_share(10, 10, 100) == 1.0 and key_share(5, 100, 100**2) >= 1.0   # one big document: all of it
 
 
 def test_last_document_of_a_cell_is_cut_at_a_line_end():

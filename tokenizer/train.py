@@ -287,6 +287,101 @@ def draw(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> tuple[list
             [d for cell in sorted(heldout) for d in heldout[cell].docs()])
 
 
+# ------------------------------------------------------------------- the sample picked in the curation job
+# The curation job (transforms/tokenizer_sample.py) sums each cell's characters (and their squares) and its
+# curated writer keeps, per part, the documents under their cell's key cutoff; the launcher
+# (`pick_from_rows`) sorts those by key and takes each budget: the same documents and cuts as `draw`,
+# without reading curated/.
+SAMPLE, HELDOUT = "sample", "heldout"
+Cell = tuple[str, str, str]    # (SAMPLE, lang, source) or (HELDOUT, source, lang): `draw`'s cell orders
+CellStats = tuple[int, int]    # (characters, sum of the squares of the documents' characters)
+CUTOFF_SIGMAS = 8.0            # a cut cell's kept characters fall short of its budget at 8 standard deviations
+SAMPLING_FIELDS = ("seed", "sample_chars", "temperature", "source_weights", "heldout_fraction",
+                   "fertility_chars")
+
+
+def sampling_fields(cfg: TokenizerTrainConfig) -> dict:
+    """The training config fields the sample and the held-out documents depend on."""
+    return {k: v for k, v in cfg.to_json().items() if k in SAMPLING_FIELDS}
+
+
+def doc_cell(doc_id: str, source: str, lang: str, cfg: TokenizerTrainConfig) -> Cell | None:
+    """The cell of a kept document with text: held out, sampleable, or None (its source weighs 0)."""
+    if is_heldout(doc_id, cfg):
+        return (HELDOUT, source, lang)
+    return (SAMPLE, lang, source) if cfg.weight(source) > 0 else None
+
+
+def cell_key(cell: Cell, doc_id: str, cfg: TokenizerTrainConfig) -> int:
+    """The seeded hash that orders a cell's documents (`draw`'s keys)."""
+    return hash64(cfg.seed, doc_id) if cell[0] == SAMPLE else hash64(cfg.seed, "fertility", doc_id)
+
+
+def cell_budgets(chars: Mapping[Cell, int], cfg: TokenizerTrainConfig) -> dict[Cell, int]:
+    """Characters to take per cell (cells of budget 0 left out): `sample_budgets` for the sample cells,
+    `fertility_chars` for the held-out ones."""
+    sample = sample_budgets({(c[1], c[2]): n for c, n in chars.items() if c[0] == SAMPLE}, cfg)
+    budgets = {(SAMPLE, *cell): b for cell, b in sample.items() if b > 0}
+    if cfg.fertility_chars > 0:
+        budgets.update({c: cfg.fertility_chars for c in chars if c[0] == HELDOUT})
+    return dict(sorted(budgets.items()))
+
+
+def key_share(budget: int, chars: int, squares: int, sigmas: float = CUTOFF_SIGMAS) -> float:
+    """The share q of the key space whose documents the launcher needs from a cell of `chars` characters
+    (`squares`: the sum of its documents' squared lengths) to take `budget`: the keys are uniform, so the
+    characters under q have mean q*chars and variance at most q*squares; q solves
+    q*chars - sigmas*sqrt(q*squares) = budget. 1.0 or more: the whole cell."""
+    if budget >= chars:
+        return 1.0
+    root = (sigmas * math.sqrt(squares) + math.sqrt(sigmas * sigmas * squares + 4.0 * chars * budget)) / (2.0 * chars)
+    return root * root
+
+
+def key_cutoffs(stats: Mapping[Cell, CellStats], cfg: TokenizerTrainConfig) -> dict[Cell, int | None]:
+    """Per cell with a budget: the key below which its documents are kept for the launcher (`key_share`),
+    None for all of them."""
+    out: dict[Cell, int | None] = {}
+    for cell, budget in cell_budgets({c: s[0] for c, s in stats.items()}, cfg).items():
+        share = key_share(budget, *stats[cell])
+        out[cell] = None if share >= 1.0 else int(share * 2.0**64)
+    return out
+
+
+def under_cutoff(doc_id: str, source: str, lang: str, text: str, cfg: TokenizerTrainConfig,
+                 cutoffs: Mapping[Cell, int | None]) -> Cell | None:
+    """The cell of a kept document when the launcher needs it (see `key_cutoffs`), else None."""
+    if not text:
+        return None
+    cell = doc_cell(doc_id, source, lang, cfg)
+    if cell is None or cell not in cutoffs:
+        return None
+    cut = cutoffs[cell]
+    return cell if cut is None or cell_key(cell, doc_id, cfg) < cut else None
+
+
+def pick_from_rows(rows: Iterable[CuratedDoc], stats: Mapping[Cell, CellStats], cfg: TokenizerTrainConfig
+                   ) -> tuple[list[CuratedDoc], list[CuratedDoc]] | None:
+    """`draw`'s (sample, held-out documents) from the documents the curation job kept under the cutoffs
+    of `key_cutoffs(stats, cfg)` (in any order); None when a cut cell's documents fall short of its
+    budget (the keys were unlucky: `draw` must read curated/)."""
+    cutoffs = key_cutoffs(stats, cfg)
+    budgets = cell_budgets({c: s[0] for c, s in stats.items()}, cfg)
+    by_cell: dict[Cell, list[tuple[int, str, CuratedDoc]]] = defaultdict(list)
+    for doc in _docs(rows):
+        cell = under_cutoff(doc.id, doc.source, doc.lang, doc.text, cfg, cutoffs)
+        if cell is not None:
+            by_cell[cell].append((cell_key(cell, doc.id, cfg), doc.id, doc))
+    picked: dict[Cell, list[CuratedDoc]] = {}
+    for cell, budget in budgets.items():
+        entries = sorted(by_cell.get(cell, ()))
+        if cutoffs[cell] is not None and sum(len(d.text) for _, _, d in entries) < budget:
+            return None
+        picked[cell] = _take([d for _, _, d in entries], budget)
+    return ([d for c in sorted(picked) if c[0] == SAMPLE for d in picked[c]],
+            [d for c in sorted(picked) if c[0] == HELDOUT for d in picked[c]])
+
+
 def select_sample(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> list[CuratedDoc]:
     """The training sample (`draw`'s first part)."""
     return draw(docs, cfg)[0]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
@@ -84,31 +85,62 @@ def row_group_bounds(text_chars: list[int], max_rows: int = ROW_GROUP_ROWS,
 
 
 def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=schema)
+    return write_table_bytes(pa.Table.from_pylist(rows, schema=schema), [len(r["text"] or "") for r in rows])
+
+
+def write_table_bytes(table: pa.Table, text_chars: list[int]) -> bytes:
     buf = io.BytesIO()
-    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
-        for start, end in row_group_bounds([len(r["text"] or "") for r in rows]):
+    with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
+        for start, end in row_group_bounds(text_chars):
             writer.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
     return buf.getvalue()
 
 
-class _WritePartFn(beam.DoFn):
-    def __init__(self, directory: str, parts: int, kind: str) -> None:
-        super().__init__()
-        self._directory, self._parts, self._kind = directory, parts, kind
+# A WriteParquetParts `per_part` hook is called with (part, parts, the part's items, the part's Arrow table
+# as written, the value of its side input or None).
+PartHook = Callable[[int, int, list[Any], pa.Table, Any], None]
 
-    def process(self, element: tuple[int, Iterable[Any]]) -> Iterable[int]:
+
+class _WritePartFn(beam.DoFn):
+    def __init__(self, directory: str, parts: int, kind: str,
+                 hooks: Sequence[tuple[PartHook, bool]] = ()) -> None:
+        super().__init__()
+        self._directory, self._parts, self._kind, self._hooks = directory, parts, kind, tuple(hooks)
+
+    # `side` has no annotation: Beam checks the hints, and `*side: Any` would have to be a tuple
+    def process(self, element: tuple[int, Iterable[Any]], *side) -> Iterable[int]:
         part, items = element
-        _write_part(self._directory, part, self._parts, self._kind, items)
+        if self._hooks:
+            items = list(items)   # decoded once for the hooks and the part
+        table = part_table(self._kind, items)
+        write_atomic(part_path(self._directory, part, self._parts), part_table_bytes(table))
+        values = iter(side)
+        for hook, has_side in self._hooks:
+            hook(part, self._parts, items, table, next(values) if has_side else None)
         yield part
+
+
+def _part_rows(kind: str, items: Iterable[Any]) -> tuple[list[dict[str, Any]], pa.Schema]:
+    to_row, schema = (document_row, CURATED_SCHEMA) if kind == "curated" else (rejected_row, REJECTED_SCHEMA)
+    rows = sorted((to_row(it) for it in items),
+                  key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
+    return rows, schema
 
 
 def part_bytes(kind: str, items: Iterable[Any]) -> bytes:
     """The Parquet bytes of one part: its records as rows, sorted by id (then stage, location, reason)."""
-    to_row, schema = (document_row, CURATED_SCHEMA) if kind == "curated" else (rejected_row, REJECTED_SCHEMA)
-    rows = sorted((to_row(it) for it in items),
-                  key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
-    return table_bytes(rows, schema)
+    return table_bytes(*_part_rows(kind, items))
+
+
+def part_table(kind: str, items: Iterable[Any]) -> pa.Table:
+    """One part's rows as the Arrow table `part_table_bytes` writes (`part_bytes` in two steps)."""
+    rows, schema = _part_rows(kind, items)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def part_table_bytes(table: pa.Table) -> bytes:
+    chars = pc.fill_null(pc.utf8_length(table.column("text")), 0).to_pylist()
+    return write_table_bytes(table, chars)
 
 
 def _write_part(directory: str, part: int, parts: int, kind: str, items: Iterable[Any]) -> str:
@@ -138,17 +170,23 @@ class WriteParquetParts(beam.PTransform):
     multi-input Flatten is a materialized copy in the FnApiRunner, and one per stage that drops
     documents would copy every rejected document again. Parts that get no item are written empty by a
     small step after the others (a side input of the parts written), not by flattening a placeholder
-    per part into the data. `compress`: zstd for large items in the shuffle (transforms/shuffle.py)."""
+    per part into the data. `compress`: zstd for large items in the shuffle (transforms/shuffle.py).
+    `per_part`: (hook, side input or None) pairs: each `PartHook` also sees each non-empty part's items and
+    table where the part is written (the tokenizer's sample rows, transforms/tokenizer_sample.py; the
+    report's counts, pipeline/report_stats.py)."""
 
-    def __init__(self, directory: str, parts: int, kind: str, seed: int, compress: bool = True) -> None:
+    def __init__(self, directory: str, parts: int, kind: str, seed: int, compress: bool = True,
+                 per_part: Sequence[tuple[PartHook, pvalue.AsSideInput | None]] = ()) -> None:
         super().__init__()
         if kind not in ("curated", "rejected"):
             raise ValueError(f"unknown parquet output kind {kind!r}")
         self._directory, self._parts, self._kind, self._seed = directory, parts, kind, seed
-        self._compress = compress
+        self._compress, self._per_part = compress, tuple(per_part)
 
     def expand(self, items: beam.PCollection | Mapping[str, beam.PCollection]) -> beam.PCollection:
         inputs = {"": items} if isinstance(items, beam.PCollection) else dict(items)
+        hooks = [(hook, side is not None) for hook, side in self._per_part]
+        sides = [side for _, side in self._per_part if side is not None]
         keyed = [pc | f"{label}KeyByPart" >> beam.Map(_key_by_part, self._seed, self._parts, self._compress)
                  for label, pc in sorted(inputs.items())]
         if len(keyed) > 1:
@@ -157,7 +195,7 @@ class WriteParquetParts(beam.PTransform):
             keyed[0]
             | "GroupByPart" >> beam.GroupByKey()
             | "DecodePart" >> beam.Map(decoded_group)
-            | "WritePart" >> beam.ParDo(_WritePartFn(self._directory, self._parts, self._kind))
+            | "WritePart" >> beam.ParDo(_WritePartFn(self._directory, self._parts, self._kind, hooks), *sides)
         )
         empty = keyed[0].pipeline | "EveryPart" >> beam.Create(range(self._parts))
         seen = written | "PartSeen" >> beam.Map(lambda part: (part, True))
