@@ -5,9 +5,10 @@ assumptions (document size, survival per stage, text share of HTML) and the per-
 by the benchmarks (pipeline/throughput.json, refreshed from BENCHMARKS.md), it computes per stage the bytes
 and documents that reach it and its core-hours, the MinHash shuffle, intermediate and output sizes,
 worker memory, the wall time on a given number of workers, and what the launcher does in one process
-between and after the jobs (its passes over curated/ for the tokenizer's sample and the report, which do
-not scale with the workers). Every figure is arithmetic on those
-inputs, printed with them, so it can be checked by hand (docs/scale.md walks through it).
+between and after the jobs (the tokenizer's pick from the rows the curation job kept for it and its
+training, the report's reads of the parts' summaries: these do not scale with the workers). Every figure
+is arithmetic on those inputs, printed with them, so it can be checked by hand (docs/scale.md walks
+through it).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Assumptions:
     shuffle_text_ratio: float = 0.85
     rejected_row_bytes: int = 120       # a rejected/ row without its text (ids, stage, reason, location, scores)
     worker_cores: int = 4
+    store_request_s: float = 0.05       # one request to the object store (GCS, S3) from the launcher
     survival: tuple[tuple[str, float], ...] = tuple(DEFAULT_SURVIVAL.items())
 
 
@@ -131,10 +133,8 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
                    + (urls_in * a.url_key_bytes if cfg.urls.dedup else 0))
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
-    launcher = launcher_steps(cfg, kept_bytes, tp["launcher"])
-    # on a launcher with 2+ cores the report's statistics (the last step) run beside the tokenizer's steps
-    # (pipeline/sidework.py)
-    launcher_hours = max(sum(h for _, h in launcher[:-1]), launcher[-1][1])
+    launcher = launcher_steps(cfg, a, tp["launcher"])
+    launcher_hours = sum(h for _, h in launcher)
     return {
         "input_bytes": input_bytes, "text_bytes": text_bytes, "workers": workers, "worker_cores": a.worker_cores,
         "assumptions": dataclasses.asdict(a) | {"survival": survival},
@@ -153,18 +153,37 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     }
 
 
-def launcher_steps(cfg: PipelineConfig, kept_bytes: float, rates: dict[str, float]) -> list[tuple[str, float]]:
+# The rows the curation job keeps for the tokenizer (transforms/tokenizer_sample.py): each cell's budget and
+# a few percent more (tokenizer/train.py `key_share`), at most 3 UTF-8 bytes a character.
+SAMPLE_ROWS_MARGIN = 1.05
+UTF8_BYTES_PER_CHAR = 3
+# The report reads each part's summary (pipeline/report_stats.py): per part, the summary and the part's
+# footer, ~4 requests; `curate run` builds the report's counts 3 times (after the curation job, for the run
+# manifest, for the report), with SUMMARY_READERS threads.
+SUMMARY_REQUESTS, REPORT_PASSES = 4, 3
+
+
+def launcher_steps(cfg: PipelineConfig, a: Assumptions, rates: dict[str, float]) -> list[tuple[str, float]]:
     """(step, hours) of what the launcher does in one process between and after the jobs, at the rates
-    measured locally (pipeline/throughput.json "launcher"): the tokenizer's sample draw (two passes over
-    curated/) and its training, or for a pinned model the held-out pass alone; the report's statistics (one
-    pass over curated/ and rejected/), always the last step. These do not scale with the workers."""
-    mb = kept_bytes / 1e6
+    measured locally (pipeline/throughput.json "launcher"): the tokenizer's pick from the rows the curation
+    job kept for it (the sample's characters and `fertility_chars` per held-out (source, language) cell,
+    at most one per source and kept language) and its training, or for a pinned model the held-out rows
+    alone; the report's reads of the parts' summaries, bound by the object store's latency
+    (`a.store_request_s`). None of it grows with the corpus beyond the number of parts."""
+    from pipeline.report_stats import SUMMARY_READERS
+
+    train = cfg.tokenizer.train
+    cells = len(cfg.sources) * max(1, len(cfg.langid.keep))
+    heldout_mb = SAMPLE_ROWS_MARGIN * train.fertility_chars * cells * UTF8_BYTES_PER_CHAR / 1e6
+    pick = rates["tokenizer_pick_mb_per_s"]
     if cfg.tokenizer.model is None:
-        steps = [("tokenizer sample (2 passes over curated/)", mb / rates["tokenizer_sample_mb_per_s"]),
-                 ("tokenizer training", cfg.tokenizer.train.sample_chars / rates["tokenizer_train_chars_per_s"])]
+        sample_mb = SAMPLE_ROWS_MARGIN * train.sample_chars * UTF8_BYTES_PER_CHAR / 1e6 + heldout_mb
+        steps = [("tokenizer sample (the curation job's rows)", sample_mb / pick),
+                 ("tokenizer training", train.sample_chars / rates["tokenizer_train_chars_per_s"])]
     else:
-        steps = [("tokenizer held-out documents (1 pass over curated/)", mb / rates["heldout_scan_mb_per_s"])]
-    steps.append(("report statistics (1 pass over curated/ and rejected/)", mb / rates["report_stats_mb_per_s"]))
+        steps = [("tokenizer held-out documents (the curation job's rows)", heldout_mb / pick)]
+    requests = REPORT_PASSES * 2 * cfg.run.parts * SUMMARY_REQUESTS
+    steps.append(("report (the parts' summaries)", requests * a.store_request_s / SUMMARY_READERS))
     return [(name, seconds / 3600) for name, seconds in steps]
 
 
@@ -197,9 +216,9 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
         f"{p['worker_cores']} cores",
         "launcher, one process between and after the jobs (does not scale with workers): "
         + "; ".join(f"{s['step']} {_hours(s['hours'])}" for s in p["launcher"])
-        + f"; {p['launcher_hours']:,.1f} h with the report's statistics beside the tokenizer",
+        + f"; {_hours(p['launcher_hours'])} in all",
         f"run wall: {p['run_wall_hours']:,.1f} h (jobs {p['wall_hours']:,.1f} h + launcher "
-        f"{p['launcher_hours']:,.1f} h)",
+        f"{_hours(p['launcher_hours'])})",
         f"MinHash shuffle: {_si(p['minhash_shuffle_bytes'])} (documents at near-dedup x bands x "
         f"{a['band_key_bytes']} B); groups by id, URL and range: {_si(p['key_shuffle_bytes'])} of keys "
         f"(records read x ({a['id_key_bytes']} + {a['verdict_bytes']}) B, documents at urls x "

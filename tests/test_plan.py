@@ -43,20 +43,25 @@ def test_plan_is_arithmetic_on_its_inputs():
             + stages["urls"]["docs_in"] * a.url_key_bytes)                     # group by URL
     assert p["key_shuffle_bytes"] == pytest.approx(keys)
     assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
-    # the launcher's passes over curated/ do not scale with the workers: the tokenizer's sample draw (two
-    # passes) and training, the report's statistics beside them (the larger of the two counts)
-    rates = tp["launcher"]
-    draw_h = kept / 1e6 / rates["tokenizer_sample_mb_per_s"] / 3600
-    train_h = cfg.tokenizer.train.sample_chars / rates["tokenizer_train_chars_per_s"] / 3600
-    stats_h = kept / 1e6 / rates["report_stats_mb_per_s"] / 3600
-    assert [s["hours"] for s in p["launcher"]] == pytest.approx([draw_h, train_h, stats_h])
-    assert p["launcher_hours"] == pytest.approx(max(draw_h + train_h, stats_h))
+    # the launcher's work does not scale with the workers: the tokenizer's pick from the rows the curation
+    # job kept for it (the budgets, 5% over, 3 bytes a character) and its training; the report's reads of the
+    # parts' summaries (3 passes x 2 kinds x parts x 4 requests of 50 ms, 16 at a time)
+    rates, train = tp["launcher"], cfg.tokenizer.train
+    cells = len(cfg.sources) * len(cfg.langid.keep)
+    heldout_mb = 1.05 * train.fertility_chars * cells * 3 / 1e6
+    pick_h = (1.05 * train.sample_chars * 3 / 1e6 + heldout_mb) / rates["tokenizer_pick_mb_per_s"] / 3600
+    train_h = train.sample_chars / rates["tokenizer_train_chars_per_s"] / 3600
+    report_h = 3 * 2 * cfg.run.parts * 4 * 0.05 / 16 / 3600
+    assert [s["hours"] for s in p["launcher"]] == pytest.approx([pick_h, train_h, report_h])
+    assert p["launcher_hours"] == pytest.approx(pick_h + train_h + report_h)
+    assert p["launcher_hours"] < 0.2 and cfg.run.parts == 4096
     assert p["run_wall_hours"] == pytest.approx(p["wall_hours"] + p["launcher_hours"])
     pinned = plan(dataclasses.replace(cfg, tokenizer=dataclasses.replace(cfg.tokenizer, model="t.model")),
                   400 * 10**12, 500, a, tp)
-    assert [s["step"] for s in pinned["launcher"]] == ["tokenizer held-out documents (1 pass over curated/)",
-                                                       "report statistics (1 pass over curated/ and rejected/)"]
-    assert pinned["launcher_hours"] == pytest.approx(max(kept / 1e6 / rates["heldout_scan_mb_per_s"] / 3600, stats_h))
+    assert [s["step"] for s in pinned["launcher"]] == ["tokenizer held-out documents (the curation job's rows)",
+                                                       "report (the parts' summaries)"]
+    assert pinned["launcher"][0]["hours"] == pytest.approx(heldout_mb / rates["tokenizer_pick_mb_per_s"] / 3600)
+    assert pinned["launcher_hours"] == pytest.approx(pinned["launcher"][0]["hours"] + report_h)
     assert p["tokens_in_phases"] == 1_600_000_000_000
     assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)
 
