@@ -59,6 +59,7 @@ STEPS = {
     "curation/IdentifyLanguage": "langid", "curation/FilterRules": "rules", "curation/FilterSafety": "safety",
     "curation/ScoreQuality": "quality", "curation/NearDedup": "near_dedup", "curation/Decontaminate": "decontam",
     "curation/WriteCurated": "write_parquet", "curation/WriteRejected": "write_parquet",
+    "curation/SampleCells": "write_parquet",
     "mixing/Tokenize": "tokenize", "mixing/MixPhases": "mix", "mixing/Pack": "pack",
     "mixing/WriteShards": "write_shards",
 }
@@ -76,7 +77,9 @@ BARE = {
     "near_dedup": "shingle hashes, datasketch MinHash signature, band buckets, candidate edges, verification of "
                   "each distinct pair (exact Jaccard of shingle sets), union-find clusters, one survivor each",
     "decontam": "decontaminate against the configured eval sets",
-    "write_parquet": "part_bytes per part: records to rows, sorted, pyarrow table, Parquet bytes",
+    "write_parquet": "per part: records to rows, sorted, pyarrow table, Parquet bytes (part_table, part_table_bytes), "
+                     "its report summary (part_summary) and for curated/ the tokenizer's sample rows "
+                     "(sample_part_bytes, after the cells' characters are counted)",
     "tokenize": "SentencePiece batch encode (encode_batch) of every kept document",
     "mix": "plan_mix (the phase plan: histograms, cuts, cursors; the stage's functions in memory) and each "
            "document's units (MixSpec.assign_units, the cut copy, its split and pack bucket)",
@@ -188,7 +191,7 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
 
     from pipeline.config import load_config
     from pipeline.manifest import load_ledger, read_shard
-    from pipeline.report_stats import STAGE_ORDER
+    from pipeline.report_stats import STAGE_ORDER, part_summary
     from tokenizer.wrapper import Tokenizer
     from transforms.arrow_shards import shard_bytes
     from transforms.decontam import decontaminate, load_eval_ngrams
@@ -208,11 +211,12 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
     )
     from transforms.normalize import normalize_text
     from transforms.pack import pack_documents
-    from transforms.parquet_out import part_bytes, part_of
+    from transforms.parquet_out import part_of, part_table, part_table_bytes
     from transforms.read import parse_record
     from transforms.rules import apply_rules
     from transforms.safety import check_safety
     from transforms.tokenize import TokenizedDoc
+    from transforms.tokenizer_sample import cell_stats, sample_part_bytes
     from transforms.urls import normalize_url
 
     cfg = load_config(config_path)
@@ -310,7 +314,10 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
         dec_texts = [r["text"] or "" for r in entering("decontam")]
         _timed("decontam", totals, lambda: [decontaminate(t, index, cfg.decontam.mode) for t in dec_texts])
     # writing curated/ and rejected/: each record to its row (document_row / rejected_row), rows sorted per
-    # part, Arrow tables and Parquet bytes
+    # part, Arrow tables and Parquet bytes; beside each part its report summary and, for curated/, the
+    # tokenizer's sample rows (the cells' characters counted first, as the job's SampleCells does)
+    train, heldout_only = cfg.tokenizer.train, cfg.tokenizer.model is not None
+    cleaned = cfg.decontam.enabled and bool(cfg.decontam.eval_sets)
     for rows, kind, cls in ((curated, "curated", Document), (rejected, "rejected", Rejected)):
         names = {f.name for f in dataclasses.fields(cls)}
         items = [cls(**{k: (dict(v) if k in ("scores", "meta", "lang_shares") and v is not None else v)
@@ -319,9 +326,20 @@ def bare_times(corpus: Path, config_path: Path, out: Path) -> dict[str, float]:
         for item in items:
             parts[part_of(cfg.run.seed, item.id, cfg.run.parts)].append(item)
 
-        def write(parts=parts, kind=kind) -> None:
+        def write(parts=parts, kind=kind, items=items) -> None:
+            cells: dict[Any, tuple[int, int]] = {}
+            if kind == "curated":
+                for d in items:
+                    if d.decision == "keep":
+                        for cell, (n, sq) in cell_stats(d, train, heldout_only):
+                            chars, squares = cells.get(cell, (0, 0))
+                            cells[cell] = (chars + n, squares + sq)
             for p in parts.values():
-                part_bytes(kind, p)
+                table = part_table(kind, p)
+                part_table_bytes(table)
+                part_summary(kind, table, cleaned)
+                if kind == "curated":
+                    sample_part_bytes(p, train, cells)
 
         _timed("write_parquet", totals, write)
     # mixing: tokenize every kept document, pack the run's buckets, write shard bytes

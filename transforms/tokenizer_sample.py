@@ -49,7 +49,7 @@ SAMPLE_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("lang"
                            ("text", pa.string())])
 
 
-def _cell_stats(doc: Document, cfg: TokenizerTrainConfig, heldout_only: bool) -> Iterable[tuple[Cell, CellStats]]:
+def cell_stats(doc: Document, cfg: TokenizerTrainConfig, heldout_only: bool) -> Iterable[tuple[Cell, CellStats]]:
     if doc.text:
         cell = doc_cell(doc.id, doc.source, doc.lang or "und", cfg)
         if cell is not None and (cell[0] == HELDOUT or not heldout_only):
@@ -90,7 +90,7 @@ class CountSampleCells(beam.PTransform):
     def expand(self, docs: beam.PCollection) -> beam.PCollection:
         cells = (
             docs
-            | "CellStats" >> beam.FlatMap(_cell_stats, self._cfg, self._heldout_only)
+            | "CellStats" >> beam.FlatMap(cell_stats, self._cfg, self._heldout_only)
             | "SumCells" >> beam.CombinePerKey(_sum_stats)
             | "AsDict" >> beam.combiners.ToDict()
         )
