@@ -13,9 +13,12 @@ per language, per source and overall, measured on held-out curated documents (a 
 `build_tokenizer` returns a `TokenizerResult` with the sidecar, and `tokenizer_report(output)` reads the
 report of a finished step back (for the run's report).
 
-Curated parts are streamed (`CuratedParts`, Parquet record batches) in two passes: the launcher holds the
-sample and the held-out subset, not the corpus. `curate train-tokenizer` (pipeline/cli.py) runs the same
-code on the curated/ of a finished run.
+The sample and the held-out documents come from the rows the curation job kept for them
+(`job_sample`, transforms/tokenizer_sample.py): the launcher reads those, not curated/. Without usable
+rows (picked for another sampling config, or a cell short of its budget) curated parts are streamed
+(`CuratedParts`, Parquet record batches) in two passes (`draw`): the launcher holds the sample and the
+held-out subset, not the corpus. Both give the same documents. `curate train-tokenizer`
+(pipeline/cli.py) draws from the curated/ of a finished run.
 """
 
 from __future__ import annotations

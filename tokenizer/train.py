@@ -21,6 +21,8 @@ The sample (`draw`: two streaming passes over the curated documents, memory boun
   out among the others in the same proportions (so the sample reaches `sample_chars` when the corpus
   has it). Documents are taken in seeded-hash order; the last one of a cell is cut at a line end so the
   budget is not overshot.
+- In a run, the curation job does the part that needs the whole corpus (transforms/tokenizer_sample.py)
+  and `pick_from_rows` finishes it on the documents under each cell's key cutoff: the same result.
 
 Character coverage 0.9995 is SentencePiece's recommendation for languages with rich character sets
 (Chinese, Japanese): about the rarest 0.05% of character occurrences get no piece of their own and are
