@@ -104,6 +104,32 @@ def test_changing_a_phase_weight_redoes_only_that_phase(complete, tmp_path, caps
     assert _outputs(fresh) == resumed
 
 
+def test_changing_the_tokenizer_sample_redraws_it_from_curated_as_a_fresh_run_picks_it(complete, tmp_path, capsys,
+                                                                                      caplog):
+    """The curation job picked the sample rows for the old `tokenizer.train`; with it skipped, the tokenizer
+    step draws from curated/ (pipeline/tokenizer_step.py `job_sample` falls back), and gets what a fresh run
+    with the new config picks in its curation job."""
+    config = _config(tmp_path, "train: {vocab_size: 4000, model_type: bpe}",
+                     "train: {vocab_size: 4000, model_type: bpe, temperature: 3.0, heldout_fraction: 0.1}")
+    out = tmp_path / "out"
+    shutil.copytree(complete, out)
+    capsys.readouterr()
+    with caplog.at_level("INFO", logger="pipeline.tokenizer_step"):
+        _run(out, config)
+    assert "picked for another tokenizer.train sampling config" in caplog.text
+    assert _stage_lines(capsys.readouterr().out).endswith("quality_model, curation")
+    resumed = _outputs(out)
+    assert resumed["tokenizer/tokenizer.json"] != _outputs(complete)["tokenizer/tokenizer.json"]
+    fresh = tmp_path / "fresh"
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pipeline.tokenizer_step"):
+        _run(fresh, config)
+    assert "not usable" not in caplog.text   # the fresh run trained on its curation job's rows
+    fresh_outputs = _outputs(fresh)
+    assert ({k: v for k, v in resumed.items() if not k.startswith("tokenizer/sample/")}
+            == {k: v for k, v in fresh_outputs.items() if not k.startswith("tokenizer/sample/")})
+
+
 def test_an_input_change_redoes_curation_and_everything_after(tmp_path):
     source = tmp_path / "a.jsonl"
     source.write_text('{"text": "x"}\n')
