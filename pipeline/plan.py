@@ -133,7 +133,7 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
                    + (urls_in * a.url_key_bytes if cfg.urls.dedup else 0))
     core_hours = sum(r["core_hours"] for r in rows)
     cores = workers * a.worker_cores
-    launcher = launcher_steps(cfg, a, tp["launcher"])
+    launcher = launcher_steps(cfg, kept_bytes, a, tp["launcher"])
     launcher_hours = sum(h for _, h in launcher)
     return {
         "input_bytes": input_bytes, "text_bytes": text_bytes, "workers": workers, "worker_cores": a.worker_cores,
@@ -153,31 +153,46 @@ def plan(cfg: PipelineConfig, input_bytes: int, workers: int, a: Assumptions,
     }
 
 
-# The rows the curation job keeps for the tokenizer (transforms/tokenizer_sample.py): each cell's budget and
-# a few percent more (tokenizer/train.py `key_share`), at most 3 UTF-8 bytes a character.
-SAMPLE_ROWS_MARGIN = 1.05
+# The rows the curation job keeps for the tokenizer (transforms/tokenizer_sample.py): per cell, the share of
+# its characters that `key_share` gives for the budget (with documents of `Assumptions.doc_bytes`
+# characters), at most 3 UTF-8 bytes a character. Held-out cells: one per source and kept language, the
+# languages plus `und`; `keep: all` counts as LANGUAGES_IF_ALL.
 UTF8_BYTES_PER_CHAR = 3
+LANGUAGES_IF_ALL = 20
 # The report reads each part's summary (pipeline/report_stats.py): per part, the summary and the part's
 # footer, ~4 requests; `curate run` builds the report's counts 3 times (after the curation job, for the run
 # manifest, for the report), with SUMMARY_READERS threads.
 SUMMARY_REQUESTS, REPORT_PASSES = 4, 3
 
 
-def launcher_steps(cfg: PipelineConfig, a: Assumptions, rates: dict[str, float]) -> list[tuple[str, float]]:
+def _rows_chars(budget: int, chars: float, doc_chars: int) -> float:
+    """Characters the curation job keeps for a cell's budget (tokenizer/train.py `key_share`)."""
+    from tokenizer.train import key_share
+
+    if chars <= 0:
+        return 0.0
+    return min(1.0, key_share(budget, int(chars), int(chars * doc_chars))) * chars
+
+
+def launcher_steps(cfg: PipelineConfig, kept_bytes: float, a: Assumptions,
+                   rates: dict[str, float]) -> list[tuple[str, float]]:
     """(step, hours) of what the launcher does in one process between and after the jobs, at the rates
     measured locally (pipeline/throughput.json "launcher"): the tokenizer's pick from the rows the curation
-    job kept for it (the sample's characters and `fertility_chars` per held-out (source, language) cell,
-    at most one per source and kept language) and its training, or for a pinned model the held-out rows
-    alone; the report's reads of the parts' summaries, bound by the object store's latency
+    job kept for it (the sample cells together, as one cell of the kept text, and `fertility_chars` per
+    held-out cell; characters taken as bytes, an upper bound) and its training, or for a pinned model the
+    held-out rows alone; the report's reads of the parts' summaries, bound by the object store's latency
     (`a.store_request_s`). None of it grows with the corpus beyond the number of parts."""
     from pipeline.report_stats import SUMMARY_READERS
 
     train = cfg.tokenizer.train
-    cells = len(cfg.sources) * max(1, len(cfg.langid.keep))
-    heldout_mb = SAMPLE_ROWS_MARGIN * train.fertility_chars * cells * UTF8_BYTES_PER_CHAR / 1e6
+    langs = len(cfg.langid.keep) if cfg.langid.keep is not None else LANGUAGES_IF_ALL
+    cells = len(cfg.sources) * (langs + 1)
+    held = train.heldout_fraction * kept_bytes
+    heldout_mb = cells * _rows_chars(train.fertility_chars, held / cells, a.doc_bytes) * UTF8_BYTES_PER_CHAR / 1e6
     pick = rates["tokenizer_pick_mb_per_s"]
     if cfg.tokenizer.model is None:
-        sample_mb = SAMPLE_ROWS_MARGIN * train.sample_chars * UTF8_BYTES_PER_CHAR / 1e6 + heldout_mb
+        sample_chars = _rows_chars(train.sample_chars, kept_bytes - held, a.doc_bytes)
+        sample_mb = sample_chars * UTF8_BYTES_PER_CHAR / 1e6 + heldout_mb
         steps = [("tokenizer sample (the curation job's rows)", sample_mb / pick),
                  ("tokenizer training", train.sample_chars / rates["tokenizer_train_chars_per_s"])]
     else:

@@ -272,18 +272,19 @@ def part_summaries(output: str, kind: str, parts: int, cleaned: bool = False) ->
     """The summary of each part of `<output>/<kind>/` of a run with `parts` parts: the one written with
     it when its row count matches the part's, else computed from the part (`cleaned`: needs the cleaned
     counts)."""
-    def load(path: str) -> dict[str, Any]:
+    def load(path: str) -> tuple[str, dict[str, Any] | None]:
         raw = read_bytes(summary_path(output, kind, path))
         summary = json.loads(raw) if raw else None
         if (summary is None or summary.get("format") != SUMMARY_FORMAT or summary.get("rows") != _part_rows(path)
                 or (cleaned and kind == "curated" and summary.get("cleaned") is None)):
-            summary = part_summary(kind, _read_part(path, kind))
-        return summary
+            return path, None
+        return path, summary
 
-    # a few object-store round trips per part (thousands of parts at scale): threads overlap their latency;
-    # results come back in part order
+    # a few object-store round trips per part (thousands of parts at scale): threads overlap their latency
+    # and give the summaries back in part order; a part without a usable one is read here, one at a time
     with ThreadPoolExecutor(SUMMARY_READERS) as pool:
-        yield from pool.map(load, _parts(f"{output}/{kind}/part-*-of-{parts:05d}.parquet"))
+        for path, summary in pool.map(load, _parts(f"{output}/{kind}/part-*-of-{parts:05d}.parquet")):
+            yield summary if summary is not None else part_summary(kind, _read_part(path, kind), cleaned)
 
 
 def read_bytes(path: str) -> bytes | None:

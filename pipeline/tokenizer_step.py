@@ -252,8 +252,8 @@ def build_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,
     its sidecar (sample, fertility). A user-fixable problem raises ConfigError (one line)."""
     docs = CuratedParts(parts)
     model_path, sidecar_path = f"{output}/{MODEL_FILE}", f"{output}/{SIDECAR_FILE}"
-    drawn = job_sample(output, cfg.train, need_sample=cfg.model is None)
     try:
+        drawn = job_sample(output, cfg.train, need_sample=cfg.model is None)
         if cfg.model is not None:
             return copy_pinned(cfg, docs, model_path, sidecar_path, None if drawn is None else drawn[1])
         return train_or_reuse(cfg.train, docs, model_path, sidecar_path, sources=sources, reuse=reuse, drawn=drawn)
@@ -273,22 +273,26 @@ def job_sample(output: str, cfg: TokenizerTrainConfig, need_sample: bool = True
     """`draw`'s (sample, held-out documents), from the rows the curation job kept for them
     (transforms/tokenizer_sample.py), reading none of curated/; None (and `draw` reads curated/) when
     there are none, they were picked for another sampling config (or only the held-out documents, for a
-    pinned model), or a cut cell fell short of its budget."""
+    pinned model), a cut cell fell short of its budget, or the files are damaged."""
     raw = _read(f"{output}/{CELLS_FILE}")
     if raw is None:
         return None
-    meta = json.loads(raw)
     why = None
-    if meta.get("format") != CELLS_FORMAT or meta.get("sampling") != sampling_fields(cfg):
-        why = "picked for another tokenizer.train sampling config"
-    elif need_sample and meta.get("heldout_only"):
-        why = "only the held-out documents were picked (the model was pinned)"
-    if why is None:
-        parts = sorted(m.path for m in FileSystems.match([f"{output}/{SAMPLE_DIR}/part-*.parquet"])[0].metadata_list)
-        picked = pick_from_rows(CuratedParts(parts, decision=False), cells_from_json(meta), cfg)
-        if picked is not None:
-            return picked
-        why = "a cell's rows fell short of its budget"
+    try:
+        meta = json.loads(raw)
+        if meta.get("format") != CELLS_FORMAT or meta.get("sampling") != sampling_fields(cfg):
+            why = "picked for another tokenizer.train sampling config"
+        elif need_sample and meta.get("heldout_only"):
+            why = "only the held-out documents were picked (the model was pinned)"
+        else:
+            found = FileSystems.match([f"{output}/{SAMPLE_DIR}/part-*.parquet"])[0].metadata_list
+            parts = sorted(m.path for m in found)
+            picked = pick_from_rows(CuratedParts(parts, decision=False), cells_from_json(meta), cfg)
+            if picked is not None:
+                return picked
+            why = "a cell's rows fell short of its budget"
+    except (TokenizerTrainError, ValueError, KeyError, TypeError) as exc:   # a damaged file: draw instead
+        why = f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     log.info("tokenizer: the curation job's sample is not usable (%s); drawing from curated/", why)
     return None
 

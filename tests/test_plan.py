@@ -44,12 +44,19 @@ def test_plan_is_arithmetic_on_its_inputs():
     assert p["key_shuffle_bytes"] == pytest.approx(keys)
     assert p["wall_hours"] == pytest.approx(p["core_hours"] / (500 * a.worker_cores))
     # the launcher's work does not scale with the workers: the tokenizer's pick from the rows the curation
-    # job kept for it (the budgets, 5% over, 3 bytes a character) and its training; the report's reads of the
-    # parts' summaries (3 passes x 2 kinds x parts x 4 requests of 50 ms, 16 at a time)
+    # job kept for it (each budget with 8 standard deviations of margin, 3 bytes a character) and its
+    # training; the report's reads of the parts' summaries (3 passes x 2 kinds x parts x 4 requests of
+    # 50 ms, 16 at a time)
+    from tokenizer.train import key_share
+
     rates, train = tp["launcher"], cfg.tokenizer.train
-    cells = len(cfg.sources) * len(cfg.langid.keep)
-    heldout_mb = 1.05 * train.fertility_chars * cells * 3 / 1e6
-    pick_h = (1.05 * train.sample_chars * 3 / 1e6 + heldout_mb) / rates["tokenizer_pick_mb_per_s"] / 3600
+    cells = len(cfg.sources) * (len(cfg.langid.keep) + 1)     # + und
+    held = kept * train.heldout_fraction / cells
+    held_chars = key_share(train.fertility_chars, int(held), int(held * a.doc_bytes)) * held
+    sample_chars = key_share(train.sample_chars, int(kept * 0.95), int(kept * 0.95 * a.doc_bytes)) * kept * 0.95
+    assert 1.8 < held_chars / train.fertility_chars < 1.9 and 1.02 < sample_chars / train.sample_chars < 1.04
+    heldout_mb = cells * held_chars * 3 / 1e6
+    pick_h = (sample_chars * 3 / 1e6 + heldout_mb) / rates["tokenizer_pick_mb_per_s"] / 3600
     train_h = train.sample_chars / rates["tokenizer_train_chars_per_s"] / 3600
     report_h = 3 * 2 * cfg.run.parts * 4 * 0.05 / 16 / 3600
     assert [s["hours"] for s in p["launcher"]] == pytest.approx([pick_h, train_h, report_h])
@@ -62,6 +69,8 @@ def test_plan_is_arithmetic_on_its_inputs():
                                                        "report (the parts' summaries)"]
     assert pinned["launcher"][0]["hours"] == pytest.approx(heldout_mb / rates["tokenizer_pick_mb_per_s"] / 3600)
     assert pinned["launcher_hours"] == pytest.approx(pinned["launcher"][0]["hours"] + report_h)
+    every = plan(dataclasses.replace(cfg, langid=dataclasses.replace(cfg.langid, keep=None)), 400 * 10**12, 500, a, tp)
+    assert every["launcher"][0]["hours"] > p["launcher"][0]["hours"]   # `keep: all`: 20 languages per source
     assert p["tokens_in_phases"] == 1_600_000_000_000
     assert p["shard_bytes"] == pytest.approx(1.6e12 * 4 * 1.02)
 

@@ -117,11 +117,11 @@ def test_report_from_part_summaries_equals_the_report_from_the_parts(run, tmp_pa
 
     stats = sorted(p.name for p in (run / "report" / "stats").iterdir())
     assert stats == [f"{kind}-part-0000{k}-of-00002.json" for kind in ("curated", "rejected") for k in range(2)]
-    from_job = [s for kind in ("curated", "rejected") for s in part_summaries(str(run), kind, 2)]
+    from_job = [s for kind in ("curated", "rejected") for s in part_summaries(str(run), kind, 2, cleaned=True)]
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     shutil.rmtree(copy / "report" / "stats")
-    from_parts = [s for kind in ("curated", "rejected") for s in part_summaries(str(copy), kind, 2)]
+    from_parts = [s for kind in ("curated", "rejected") for s in part_summaries(str(copy), kind, 2, cleaned=True)]
     assert from_parts == from_job
     assert sum(s["rows"] for s in from_job[:2]) == len(curated_table(run))
     assert sum(s["rows"] for s in from_job[2:]) == len(rejected_rows(run))
@@ -135,7 +135,7 @@ def test_report_from_part_summaries_equals_the_report_from_the_parts(run, tmp_pa
     wrong["rows"] += 1
     wrong["counts"][0][2] += 1
     stale.write_text(json.dumps(wrong))
-    assert list(part_summaries(str(copy), "curated", 2)) == from_job[:2]
+    assert list(part_summaries(str(copy), "curated", 2, cleaned=True)) == from_job[:2]
     capsys.readouterr()
 
 

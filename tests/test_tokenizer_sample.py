@@ -72,6 +72,13 @@ def test_other_sampling_config_or_pinned_pick_falls_back_to_draw(tmp_path):
     assert picked[1] == draw(CuratedParts(glob.glob(f"{out}/curated/*.parquet")), CFG)[1]
     assert job_sample(out, dataclasses.replace(CFG, seed=1), need_sample=False) is None
     assert job_sample(out, dataclasses.replace(CFG, num_threads=1), need_sample=False) is not None
+    part = sorted(glob.glob(f"{out}/{SAMPLE_DIR}/part-*.parquet"))[0]
+    with open(part, "r+b") as fh:   # a damaged part: draw instead
+        fh.truncate(100)
+    assert job_sample(out, CFG, need_sample=False) is None
+    with open(f"{out}/{CELLS_FILE}", "w") as fh:
+        fh.write('{"format": ')
+    assert job_sample(out, CFG, need_sample=False) is None
     clear_job_sample(out)
     assert glob.glob(f"{out}/{SAMPLE_DIR}/*") == [] and job_sample(out, CFG, need_sample=False) is None
 
