@@ -84,18 +84,6 @@ def row_group_bounds(text_chars: list[int], max_rows: int = ROW_GROUP_ROWS,
     return bounds
 
 
-def table_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
-    return write_table_bytes(pa.Table.from_pylist(rows, schema=schema), [len(r["text"] or "") for r in rows])
-
-
-def write_table_bytes(table: pa.Table, text_chars: list[int]) -> bytes:
-    buf = io.BytesIO()
-    with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
-        for start, end in row_group_bounds(text_chars):
-            writer.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
-    return buf.getvalue()
-
-
 # A WriteParquetParts `per_part` hook is called with (part, parts, the part's items, the part's Arrow table
 # as written, the value of its side input or None).
 PartHook = Callable[[int, int, list[Any], pa.Table, Any], None]
@@ -120,27 +108,27 @@ class _WritePartFn(beam.DoFn):
         yield part
 
 
-def _part_rows(kind: str, items: Iterable[Any]) -> tuple[list[dict[str, Any]], pa.Schema]:
+def part_table(kind: str, items: Iterable[Any]) -> pa.Table:
+    """One part's records as rows, sorted by id (then stage, location, reason), in an Arrow table."""
     to_row, schema = (document_row, CURATED_SCHEMA) if kind == "curated" else (rejected_row, REJECTED_SCHEMA)
     rows = sorted((to_row(it) for it in items),
                   key=lambda r: (r["id"], r.get("stage") or "", r["location"], r.get("reason") or ""))
-    return rows, schema
-
-
-def part_bytes(kind: str, items: Iterable[Any]) -> bytes:
-    """The Parquet bytes of one part: its records as rows, sorted by id (then stage, location, reason)."""
-    return table_bytes(*_part_rows(kind, items))
-
-
-def part_table(kind: str, items: Iterable[Any]) -> pa.Table:
-    """One part's rows as the Arrow table `part_table_bytes` writes (`part_bytes` in two steps)."""
-    rows, schema = _part_rows(kind, items)
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def part_table_bytes(table: pa.Table) -> bytes:
+    """The Parquet bytes of a part's table, in row groups of about equal text (`row_group_bounds`)."""
     chars = pc.fill_null(pc.utf8_length(table.column("text")), 0).to_pylist()
-    return write_table_bytes(table, chars)
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
+        for start, end in row_group_bounds(chars):
+            writer.write_table(table.slice(start, end - start), row_group_size=ROW_GROUP_ROWS)
+    return buf.getvalue()
+
+
+def part_bytes(kind: str, items: Iterable[Any]) -> bytes:
+    """The Parquet bytes of one part."""
+    return part_table_bytes(part_table(kind, items))
 
 
 def _write_part(directory: str, part: int, parts: int, kind: str, items: Iterable[Any]) -> str:
