@@ -14,7 +14,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.report_stats import part_summaries
-from transforms.atomic import write_atomic
+from transforms.atomic import read_bytes, write_atomic
 from transforms.document import KEEP
 
 
@@ -114,10 +114,8 @@ TIMINGS_FILE = "report/timings.json"
 
 def read_json(path: str) -> Any:
     """The JSON file at `path` (any filesystem Beam knows), or None when it does not exist."""
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read())
+    raw = read_bytes(path)
+    return None if raw is None else json.loads(raw)
 
 
 def _phase_details(output: str, phase: str, manifest: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:

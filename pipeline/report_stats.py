@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.atomic import write_atomic
+from transforms.atomic import read_bytes, remove_all, write_atomic
 from transforms.document import KEEP
 
 # the curation job's stage order (pipeline/graph.py); paragraph dedup reports as exact_dedup
@@ -249,15 +249,11 @@ class PartSummaryWriter:
 
 def clear_part_summaries(output: str) -> None:
     """Removes the part summaries (before the curation job writes the parts again)."""
-    found = FileSystems.match([f"{output}/{SUMMARY_DIR}/*"])[0].metadata_list
-    if found:
-        FileSystems.delete([m.path for m in found])
+    remove_all(f"{output}/{SUMMARY_DIR}")
 
 
 def _read_part(path: str, kind: str) -> pa.Table:
-    wanted = (["source", "decision", "lang", "lang_score", "quality_score", "cluster_size", "text", "scores"]
-              if kind == "curated" else ["source", "stage", "reason", "lang", "lang_score", "quality_score",
-                                         "chars", "scores"])
+    wanted = CURATED_STATS_COLUMNS if kind == "curated" else [*REJECTED_STATS_COLUMNS, "reason"]
     with FileSystems.open(path) as fh:
         part = pq.ParquetFile(fh)   # older runs' rows may lack the newer columns
         return part.read(columns=[c for c in wanted if c in part.schema_arrow.names])
@@ -285,13 +281,6 @@ def part_summaries(output: str, kind: str, parts: int, cleaned: bool = False) ->
     with ThreadPoolExecutor(SUMMARY_READERS) as pool:
         for path, summary in pool.map(load, _parts(f"{output}/{kind}/part-*-of-{parts:05d}.parquet")):
             yield summary if summary is not None else part_summary(kind, _read_part(path, kind), cleaned)
-
-
-def read_bytes(path: str) -> bytes | None:
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as fh:
-        return fh.read()
 
 
 def collect(output: str, parts: int) -> _Accumulator:

@@ -49,7 +49,7 @@ from tokenizer.train import (
     train_sentencepiece,
 )
 from tokenizer.wrapper import Tokenizer
-from transforms.atomic import write_atomic
+from transforms.atomic import read_bytes, remove_all, write_atomic
 from transforms.document import KEEP
 from transforms.rules import TextView
 from transforms.tokenizer_sample import CELLS_FILE, CELLS_FORMAT, SAMPLE_DIR, cells_from_json
@@ -117,7 +117,7 @@ def report_from_sidecar(sidecar: dict[str, Any], origin: str | None = None) -> d
 def tokenizer_report(output: str) -> dict[str, Any]:
     """The report of the tokenizer step of the run in `output` (read from its sidecar): fertility per
     language and source, sample sizes, model facts. {} when the step has not run."""
-    raw = _read(f"{output}/{SIDECAR_FILE}")
+    raw = read_bytes(f"{output}/{SIDECAR_FILE}")
     return report_from_sidecar(json.loads(raw)) if raw else {}
 
 
@@ -167,13 +167,6 @@ def _heldout_summary(cfg: TokenizerTrainConfig, heldout: Sequence[CuratedDoc]) -
             "measured_documents": len(heldout), "measured_chars": sum(len(d.text) for d in heldout)}
 
 
-def _read(path: str) -> bytes | None:
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as fh:
-        return fh.read()
-
-
 def _write(path: str, data: bytes) -> None:
     write_atomic(path, data)
 
@@ -198,7 +191,7 @@ def train_or_reuse(cfg: TokenizerTrainConfig, docs: Iterable[CuratedDoc], model_
         raise TokenizerTrainError("no curated documents to train the tokenizer on (every document was dropped, "
                                   "held out, or from a source with weight 0)")
     probe = sample_info(sample, cfg)
-    existing_model, existing_sidecar = _read(model_path), _read(sidecar_path)
+    existing_model, existing_sidecar = read_bytes(model_path), read_bytes(sidecar_path)
     old = json.loads(existing_sidecar) if existing_sidecar else {}
     tok = Tokenizer(existing_model) if existing_model else None
     if (reuse and tok is not None and old.get("sample") == probe["sample"]
@@ -263,9 +256,7 @@ def build_tokenizer(cfg: TokenizerConfig, output: str, parts: Iterable[str], *,
 
 def clear_job_sample(output: str) -> None:
     """Removes the curation job's sample rows (before the job runs again: what it writes replaces them)."""
-    found = FileSystems.match([f"{output}/{SAMPLE_DIR}/*"])[0].metadata_list
-    if found:
-        FileSystems.delete([m.path for m in found])
+    remove_all(f"{output}/{SAMPLE_DIR}")
 
 
 def job_sample(output: str, cfg: TokenizerTrainConfig, need_sample: bool = True
@@ -274,7 +265,7 @@ def job_sample(output: str, cfg: TokenizerTrainConfig, need_sample: bool = True
     (transforms/tokenizer_sample.py), reading none of curated/; None (and `draw` reads curated/) when
     there are none, they were picked for another sampling config (or only the held-out documents, for a
     pinned model), a cut cell fell short of its budget, or the files are damaged."""
-    raw = _read(f"{output}/{CELLS_FILE}")
+    raw = read_bytes(f"{output}/{CELLS_FILE}")
     if raw is None:
         return None
     why = None

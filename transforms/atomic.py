@@ -1,4 +1,5 @@
-"""write_atomic: every output file is written under a temporary name and renamed when complete.
+"""write_atomic: every output file is written under a temporary name and renamed when complete;
+read_bytes and remove_all for the files the run reads back or clears.
 
 A run killed at any point leaves no file under its final name that is not whole (a leftover
 `<name>.tmp-<hex>` is never read by anything); a rerun replaces the file. Works through Beam's
@@ -40,3 +41,18 @@ def write_atomic(path: str, data: bytes) -> str:
         FileSystems.delete([path])
     FileSystems.rename([temp], [path])
     return path
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The bytes of the file at `path` (any filesystem Beam knows), or None when it does not exist."""
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as fh:
+        return fh.read()
+
+
+def remove_all(directory: str) -> None:
+    """Removes every file directly in `directory` (nothing when there is none)."""
+    found = FileSystems.match([f"{directory}/*"])[0].metadata_list
+    if found:
+        FileSystems.delete([m.path for m in found])
