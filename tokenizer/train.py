@@ -181,6 +181,23 @@ def is_heldout(doc_id: str, cfg: TokenizerTrainConfig) -> bool:
     return unit_interval(cfg.seed, "tokenizer-heldout", doc_id) < cfg.heldout_fraction
 
 
+# A document's cell: sampled per (language, source), held out per (source, language), in `draw`'s orders.
+SAMPLE, HELDOUT = "sample", "heldout"
+Cell = tuple[str, str, str]    # (SAMPLE, lang, source) or (HELDOUT, source, lang): `draw`'s cell orders
+
+
+def doc_cell(doc_id: str, source: str, lang: str, cfg: TokenizerTrainConfig) -> Cell | None:
+    """The cell of a kept document with text: held out, sampleable, or None (its source weighs 0)."""
+    if is_heldout(doc_id, cfg):
+        return (HELDOUT, source, lang)
+    return (SAMPLE, lang, source) if cfg.weight(source) > 0 else None
+
+
+def cell_key(cell: Cell, doc_id: str, cfg: TokenizerTrainConfig) -> int:
+    """The seeded hash that orders a cell's documents (`draw`'s keys)."""
+    return hash64(cfg.seed, doc_id) if cell[0] == SAMPLE else hash64(cfg.seed, "fertility", doc_id)
+
+
 class _Cheapest:
     """The documents of one cell with the smallest keys whose characters reach `budget`, without holding
     the whole cell: a max-heap of keys, shrunk whenever its prefix without the largest key still reaches
@@ -243,12 +260,15 @@ def _scan(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig,
     """One pass: sampleable characters per (language, source); held-out documents go to `heldout` cells."""
     chars: dict[tuple[str, str], int] = defaultdict(int)
     for doc in _docs(docs):
-        if is_heldout(doc.id, cfg):
+        cell = doc_cell(doc.id, doc.source, doc.lang, cfg)
+        if cell is None:
+            continue
+        if cell[0] == HELDOUT:
             if heldout is not None:
-                cell = heldout.setdefault((doc.source, doc.lang), _Cheapest(cfg.fertility_chars))
-                cell.add(hash64(cfg.seed, "fertility", doc.id), doc)
-        elif cfg.weight(doc.source) > 0:
-            chars[(doc.lang, doc.source)] += len(doc.text)
+                held = heldout.setdefault(cell[1:], _Cheapest(cfg.fertility_chars))
+                held.add(cell_key(cell, doc.id, cfg), doc)
+        else:
+            chars[cell[1:]] += len(doc.text)
     return dict(sorted(chars.items()))
 
 
@@ -282,9 +302,9 @@ def draw(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> tuple[list
     budgets = sample_budgets(_scan(docs, cfg, heldout), cfg)
     cells = {cell: _Cheapest(b) for cell, b in budgets.items() if b > 0}
     for doc in _docs(docs):
-        cell = cells.get((doc.lang, doc.source))
-        if cell is not None and not is_heldout(doc.id, cfg):
-            cell.add(hash64(cfg.seed, doc.id), doc)
+        cell = doc_cell(doc.id, doc.source, doc.lang, cfg)
+        if cell is not None and cell[0] == SAMPLE and cell[1:] in cells:
+            cells[cell[1:]].add(cell_key(cell, doc.id, cfg), doc)
     return ([d for cell in sorted(cells) for d in cells[cell].docs()],
             [d for cell in sorted(heldout) for d in heldout[cell].docs()])
 
@@ -294,8 +314,6 @@ def draw(docs: Iterable[Sequence[str]], cfg: TokenizerTrainConfig) -> tuple[list
 # curated writer keeps, per part, the documents under their cell's key cutoff; the launcher
 # (`pick_from_rows`) sorts those by key and takes each budget: the same documents and cuts as `draw`,
 # without reading curated/.
-SAMPLE, HELDOUT = "sample", "heldout"
-Cell = tuple[str, str, str]    # (SAMPLE, lang, source) or (HELDOUT, source, lang): `draw`'s cell orders
 CellStats = tuple[int, int]    # (characters, sum of the squares of the documents' characters)
 CUTOFF_SIGMAS = 8.0            # a cut cell's kept characters fall short of its budget at 8 standard deviations
 SAMPLING_FIELDS = ("seed", "sample_chars", "temperature", "source_weights", "heldout_fraction",
@@ -305,18 +323,6 @@ SAMPLING_FIELDS = ("seed", "sample_chars", "temperature", "source_weights", "hel
 def sampling_fields(cfg: TokenizerTrainConfig) -> dict:
     """The training config fields the sample and the held-out documents depend on."""
     return {k: v for k, v in cfg.to_json().items() if k in SAMPLING_FIELDS}
-
-
-def doc_cell(doc_id: str, source: str, lang: str, cfg: TokenizerTrainConfig) -> Cell | None:
-    """The cell of a kept document with text: held out, sampleable, or None (its source weighs 0)."""
-    if is_heldout(doc_id, cfg):
-        return (HELDOUT, source, lang)
-    return (SAMPLE, lang, source) if cfg.weight(source) > 0 else None
-
-
-def cell_key(cell: Cell, doc_id: str, cfg: TokenizerTrainConfig) -> int:
-    """The seeded hash that orders a cell's documents (`draw`'s keys)."""
-    return hash64(cfg.seed, doc_id) if cell[0] == SAMPLE else hash64(cfg.seed, "fertility", doc_id)
 
 
 def cell_budgets(chars: Mapping[Cell, int], cfg: TokenizerTrainConfig) -> dict[Cell, int]:
