@@ -68,7 +68,7 @@ def _token_counts_json(entries: list[tuple[tuple[str, str], tuple[int, int]]]) -
 
 # Beam's local runners: their shuffles are lists in the launcher's (or the runner's) memory
 LOCAL_RUNNERS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "FnApiRunner",
-                           "PrismRunner"})
+                           "LocalRunner", "PrismRunner"})   # LocalRunner: pipeline/local_runner.py
 
 
 def compress_shuffles(p: beam.Pipeline) -> bool:

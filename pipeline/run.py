@@ -91,9 +91,9 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
                           "elements at GroupByKey; use in_memory or multi_processing")
     if options.view_as(StandardOptions).runner:
         return beam.Pipeline(options=options)
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from pipeline.local_runner import LocalRunner
 
-    return beam.Pipeline(runner=FnApiRunner(), options=options)
+    return beam.Pipeline(runner=LocalRunner(), options=options)
 
 
 def check_inputs(cfg: PipelineConfig) -> None:
