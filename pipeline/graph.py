@@ -185,7 +185,8 @@ def build_curation(p: beam.Pipeline, cfg: PipelineConfig, output: str, quality: 
     seed, fraction = cfg.run.seed, cfg.run.rejected_text_fraction
     dead = read[ReadDocuments.REJECTED] | "SampleDeadLetterText" >> beam.Map(_keep_text_sample, seed, fraction)
     # Each stage's drops are turned into what they become (Rejected rows, examples) where they are produced,
-    # fused with the stage: a multi-input Flatten is a materialized copy in the FnApiRunner, so the drops
+    # fused with the stage: a multi-input Flatten is a materialized copy in Beam's FnApiRunner (unless it feeds
+    # only a GroupByKey, as the writer's does: pipeline/local_runner.py), so the drops
     # are flattened once, at the writer, as bytes (transforms/parquet_out.py), never as Documents.
     if cfg.run.examples_per_reason:
         _ = {DEAD: read[ReadDocuments.REJECTED], **dropped} | "DropExamples" >> _DropExamples(

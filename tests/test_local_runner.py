@@ -109,3 +109,23 @@ def test_group_tagged_join_with_encoded_values(args):
                                      + ([repr(("verdict", k % 2 == 0))] if k % 5 == 0 else [])))
                     for k in range(50)]
         assert_that(joined, equal_to(expected))
+
+
+def test_the_curation_jobs_joins_and_writers_group_without_a_flatten_stage():
+    """Every GroupTagged join and the rejected/ writer of the curation graph (configs/sample.yaml, with
+    near-dedup and decontamination) write into their groups; a Flatten that feeds
+    something else (the report examples' samples) is still Beam's copy."""
+    from pathlib import Path
+
+    from pipeline.config import load_config
+    from pipeline.graph import build_curation
+
+    cfg = load_config(str(Path(__file__).resolve().parents[1] / "configs" / "sample.yaml"))
+    runner = LocalRunner()
+    names = _stage_names(runner, lambda p: build_curation(p, cfg, "/nonexistent/out"))
+    steps = {part for name in names for part in name.replace("(", " ").replace(")", " ").split()}
+    assert not {s for s in steps if s.endswith(("/Flatten/Read", "/AllItems/Read"))}
+    assert "DropExamples/AllSamples/Read" in steps
+    beam_names = _stage_names(FnApiRunner(), lambda p: build_curation(p, cfg, "/nonexistent/out"))
+    assert any("NearDedup/JoinDocs/Flatten/Read" in n for n in beam_names)
+    assert any("WriteRejected/AllItems/Read" in n for n in beam_names)

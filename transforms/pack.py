@@ -115,7 +115,7 @@ class PackSequences(beam.PTransform):
         every = assigned.pipeline | "EveryBucket" >> beam.Create(
             [(k, encode_value(None)) for k in expected_buckets(self._phases)])
         return (
-            # pickled where produced, so the Flatten (a materialized copy) moves bytes
+            # pickled where produced, so the Flatten into the group moves bytes
             (assigned | "Encode" >> beam.Map(encode_pair, self._compress), every)
             | "WithEmptyBuckets" >> beam.Flatten()                 # ((phase, split, bucket), doc | None)
             | "GroupByBucket" >> beam.GroupByKey()

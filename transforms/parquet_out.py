@@ -154,9 +154,10 @@ class WriteParquetParts(beam.PTransform):
     """Writes Documents (kind `curated`) or Rejected (kind `rejected`) into `parts` sorted Parquet files.
 
     Input: one PCollection or a dict {label: PCollection}. Each input is keyed by part and pickled where it is
-    produced (fused with its producer), so the one Flatten before the GroupByKey moves opaque bytes: a
-    multi-input Flatten is a materialized copy in the FnApiRunner, and one per stage that drops
-    documents would copy every rejected document again. Parts that get no item are written empty by a
+    produced (fused with its producer), so the one Flatten before the GroupByKey moves opaque bytes (the
+    project's local runner writes each input straight into the group, pipeline/local_runner.py; Beam's own
+    FnApiRunner materializes a multi-input Flatten, and one per stage that drops documents would copy
+    every rejected document again). Parts that get no item are written empty by a
     small step after the others (a side input of the parts written), not by flattening a placeholder
     per part into the data. `compress`: zstd for large items in the shuffle (transforms/shuffle.py).
     `per_part`: (hook, side input or None) pairs: each `PartHook` also sees each non-empty part's items and
