@@ -16,7 +16,10 @@ stage are gone. Same elements in the same group, so the same outputs; other Flat
 consumers), so this is the local runner catching up, not a change to the graph.
 
 The phase list is FnApiRunner.create_stages' own on Beam 2.77.0 (pinned in pyproject.toml), with the one
-phase added; tests/test_local_runner.py checks the list against Beam's.
+phase added; tests/test_local_runner.py checks the list against Beam's. Two more internals it relies on,
+to re-read when Beam is upgraded: the runner's grouping buffer takes its coder from the data-channel
+coder of the GroupByKey's input (execution.py `get_buffer`), and a buffer with several producing stages
+waits for all of them (watermark_manager.py `upstream_watermark`, as for Beam's own Flatten buffers).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def flatten_into_groups(stages: Iterable[translations.Stage],
             continue
         output = translations.only_element(flatten.outputs.values())
         readers = consumers[output]
-        if len(readers) != 1 or readers[0] in replaced or _group_write(readers[0]) is None:
+        if len(readers) != 1 or _group_write(readers[0]) is None:
             continue
         group_write = readers[0]
         buffer_id = _group_write(group_write)

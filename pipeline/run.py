@@ -82,7 +82,8 @@ class CachedViewOptions(PipelineOptions):
 
 
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
-    """A pipeline on the runner named in `beam_args`, else Beam's FnApiRunner (in_memory by default;
+    """A pipeline on the runner named in `beam_args`, else Beam's FnApiRunner as LocalRunner
+    (pipeline/local_runner.py; in_memory by default;
     `--direct_running_mode=multi_processing --direct_num_workers=N` for processes). The plain DirectRunner
     is never chosen implicitly: on Beam 2.77 it first tries to download the Prism runner."""
     options = CachedViewOptions(beam_args)

@@ -97,6 +97,39 @@ def test_a_flatten_read_elsewhere_too_is_left_to_beam(args):
 
 
 @pytest.mark.parametrize("args", MODES, ids=MODE_IDS)
+def test_one_input_twice_and_two_inputs_from_one_stage(args):
+    """Flatten((a, a, b)) with a and b made in the same fused stage: a's elements are grouped twice."""
+    def build(p):
+        made = (p | "Make" >> beam.Create(list(range(30)), reshuffle=False)
+                | "Split" >> beam.FlatMap(lambda k: [beam.pvalue.TaggedOutput("b", (k % 4, -k)), (k % 4, k)]
+                                          ).with_outputs("b", main="a"))
+        return (made.a, made.a, made.b) | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey() | beam.Map(
+            _sorted_group)
+
+    names = _stage_names(LocalRunner(), build)
+    assert not any("Flatten/Read" in n for n in names)
+    assert sum(n.count("Flatten/Group/") for n in names) == 3 and sum("Flatten/Group/" in n for n in names) == 1
+    expected = {}
+    for k in range(30):
+        expected.setdefault(k % 4, []).extend([k, k, -k])
+    with make_pipeline(args) as p:
+        assert_that(build(p), equal_to(sorted((k, sorted(v)) for k, v in expected.items())))
+
+
+def test_a_flatten_into_a_lifted_combine_is_left_to_beam():
+    """A CombinePerKey is lifted (a partial combine before its GroupByKey), so the Flatten's consumer is not
+    a group write: Beam's copy stays."""
+    def build(p):
+        a = p | "A" >> beam.Create([(k % 3, k) for k in range(10)], reshuffle=False)
+        b = p | "B" >> beam.Create([(k % 3, k) for k in range(10)], reshuffle=False)
+        return (a, b) | "Flatten" >> beam.Flatten() | "Sum" >> beam.CombinePerKey(sum)
+
+    assert any("Flatten/Read" in n for n in _stage_names(LocalRunner(), build))
+    with make_pipeline(MODES[0]) as p:
+        assert_that(build(p), equal_to([(0, 36), (1, 24), (2, 30)]))
+
+
+@pytest.mark.parametrize("args", MODES, ids=MODE_IDS)
 def test_group_tagged_join_with_encoded_values(args):
     """The curation job's join (transforms/joins.py) with pickled values, on the runner that runs it."""
     with make_pipeline(args) as p:
