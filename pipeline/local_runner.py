@@ -24,6 +24,7 @@ waits for all of them (watermark_manager.py `upstream_watermark`, as for Beam's 
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -66,10 +67,9 @@ def flatten_into_groups(stages: Iterable[translations.Stage],
             continue
         output = translations.only_element(flatten.outputs.values())
         readers = consumers[output]
-        if len(readers) != 1 or _group_write(readers[0]) is None:
+        if len(readers) != 1 or (buffer_id := _group_write(readers[0])) is None:
             continue
         group_write = readers[0]
-        buffer_id = _group_write(group_write)
         writes = [
             translations.Stage(
                 f"{flatten.unique_name}/Group/{local_in}",
@@ -123,8 +123,6 @@ class LocalRunner(FnApiRunner):
 
     def create_stages(self, pipeline_proto: beam_runner_api_pb2.Pipeline
                       ) -> tuple[translations.TransformContext, list[translations.Stage]]:
-        import copy
-
         return translations.create_and_optimize_stages(
             copy.deepcopy(pipeline_proto),
             phases=[*PHASES_BEFORE, flatten_into_groups, *PHASES_AFTER],

@@ -19,6 +19,14 @@ def _sorted_group(kv):
     return kv[0], sorted(kv[1])
 
 
+def _groups(pairs):
+    """What a GroupByKey of `pairs` gives, as `_sorted_group` rows in key order."""
+    grouped = {}
+    for k, v in pairs:
+        grouped.setdefault(k, []).append(v)
+    return sorted((k, sorted(v)) for k, v in grouped.items())
+
+
 def _joined(p: beam.Pipeline) -> tuple[beam.PCollection, beam.PCollection]:
     """Three inputs from different stages (one after a shuffle of its own), flattened and grouped."""
     a = p | "A" >> beam.Create([(k % 7, f"a{k}") for k in range(500)], reshuffle=False)
@@ -26,11 +34,8 @@ def _joined(p: beam.Pipeline) -> tuple[beam.PCollection, beam.PCollection]:
          | "ShuffleB" >> beam.Reshuffle())
     c = p | "C" >> beam.Create([(k, f"c{k}") for k in range(3)], reshuffle=False) | "MapC" >> beam.Map(lambda kv: kv)
     grouped = (a, b, c) | "Flatten" >> beam.Flatten() | "Group" >> beam.GroupByKey() | beam.Map(_sorted_group)
-    expected = {}
-    for k, v in [*((k % 7, f"a{k}") for k in range(500)), *((k % 5, f"b{k}") for k in range(300)),
-                 *((k, f"c{k}") for k in range(3))]:
-        expected.setdefault(k, []).append(v)
-    return grouped, sorted((k, sorted(v)) for k, v in expected.items())
+    return grouped, _groups([*((k % 7, f"a{k}") for k in range(500)), *((k % 5, f"b{k}") for k in range(300)),
+                             *((k, f"c{k}") for k in range(3))])
 
 
 def _stage_names(runner: FnApiRunner, build) -> list[str]:
@@ -89,10 +94,8 @@ def test_a_flatten_read_elsewhere_too_is_left_to_beam(args):
     assert any("Flatten/Read" in name for name in _stage_names(LocalRunner(), build))
     with make_pipeline(args) as p:
         grouped, count = build(p)
-        expected = {}
-        for k, v in [*((k % 3, k) for k in range(40)), *((k % 3, -k) for k in range(1, 20))]:
-            expected.setdefault(k, []).append(v)
-        assert_that(grouped, equal_to(sorted((k, sorted(v)) for k, v in expected.items())))
+        assert_that(grouped, equal_to(_groups([*((k % 3, k) for k in range(40)),
+                                               *((k % 3, -k) for k in range(1, 20))])))
         assert_that(count, equal_to([59]), label="count")
 
 
@@ -109,11 +112,8 @@ def test_one_input_twice_and_two_inputs_from_one_stage(args):
     names = _stage_names(LocalRunner(), build)
     assert not any("Flatten/Read" in n for n in names)
     assert sum(n.count("Flatten/Group/") for n in names) == 3 and sum("Flatten/Group/" in n for n in names) == 1
-    expected = {}
-    for k in range(30):
-        expected.setdefault(k % 4, []).extend([k, k, -k])
     with make_pipeline(args) as p:
-        assert_that(build(p), equal_to(sorted((k, sorted(v)) for k, v in expected.items())))
+        assert_that(build(p), equal_to(_groups((k % 4, v) for k in range(30) for v in (k, k, -k))))
 
 
 def test_a_flatten_into_a_lifted_combine_is_left_to_beam():
